@@ -1,0 +1,332 @@
+// Package arm is wif's Azure Resource Manager-compatible control plane:
+// subscriptions, resource groups, user-assigned managed identities and
+// their federated identity credentials, with Azure's JSON shapes, error
+// codes and case-insensitive routing. Every request is authenticated with
+// a wif access token and authorised through RBAC.
+package arm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/wifproject/wif/internal/rbac"
+	"github.com/wifproject/wif/internal/reqlog"
+	"github.com/wifproject/wif/internal/store"
+	"github.com/wifproject/wif/internal/token"
+)
+
+// Config configures the control plane.
+type Config struct {
+	// PublicURL is the ARM endpoint, e.g. https://localhost:8443.
+	PublicURL string
+	// Audiences accepted on ARM tokens (compared ignoring a trailing slash).
+	Audiences []string
+	// MaxFICsPerIdentity is the limit of federated credentials (Entra: 20).
+	MaxFICsPerIdentity int
+	// IssuerFor returns the token issuer of a tenant, for challenges.
+	IssuerFor func(tenantID string) string
+}
+
+// Handler serves the ARM API.
+type Handler struct {
+	cfg      Config
+	db       *store.DB
+	verifier *token.Verifier
+	now      func() time.Time
+}
+
+// NewHandler wires the control plane.
+func NewHandler(cfg Config, db *store.DB, v *token.Verifier, now func() time.Time) *Handler {
+	return &Handler{cfg: cfg, db: db, verifier: v, now: now}
+}
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// Error is an ARM error response.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// caller is the authenticated principal of a request.
+type caller struct {
+	PrincipalID string
+	TenantID    string
+	ClientID    string
+}
+
+// request is a routed ARM request: decoded path segments and the caller.
+type request struct {
+	r      *http.Request
+	seg    []string // decoded path segments
+	caller caller
+}
+
+// lower returns segment i lower-cased, or "".
+func (q *request) lower(i int) string {
+	if i < len(q.seg) {
+		return strings.ToLower(q.seg[i])
+	}
+	return ""
+}
+
+// ServeHTTP routes ARM requests case-insensitively on the escaped path, so
+// that a percent-encoded "/" inside a name cannot change the route.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	seg, err := splitPath(r.URL.EscapedPath())
+	if err != nil {
+		h.fail(w, r, errf(http.StatusBadRequest, "InvalidRequestUri", "The request URI is invalid: %v", err))
+		return
+	}
+	q := &request{r: r, seg: seg}
+	if strings.EqualFold(strings.Join(seg, "/"), "metadata/endpoints") && r.Method == http.MethodGet {
+		h.metadata(w, r)
+		return
+	}
+	if err := h.authenticate(q); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v, err := h.route(q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if v.status == http.StatusNoContent || v.body == nil {
+		w.WriteHeader(v.status)
+		return
+	}
+	writeJSON(w, v.status, v.body)
+}
+
+type response struct {
+	status int
+	body   any
+}
+
+func ok(body any) (response, error)      { return response{http.StatusOK, body}, nil }
+func created(body any) (response, error) { return response{http.StatusCreated, body}, nil }
+
+func splitPath(escaped string) ([]string, error) {
+	var seg []string
+	for _, s := range strings.Split(strings.Trim(escaped, "/"), "/") {
+		if s == "" {
+			continue
+		}
+		d, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, err
+		}
+		if d == "." || d == ".." {
+			return nil, fmt.Errorf("path segment %q is not allowed", d)
+		}
+		seg = append(seg, d)
+	}
+	return seg, nil
+}
+
+func (h *Handler) route(q *request) (response, error) {
+	m := q.r.Method
+	switch {
+	case q.lower(0) == "tenants" && len(q.seg) == 1 && m == http.MethodGet:
+		return h.listTenants(q)
+	case q.lower(0) == "providers" && len(q.seg) == 1 && m == http.MethodGet:
+		return ok(map[string]any{"value": providers()})
+	case q.lower(0) != "subscriptions":
+		return response{}, notFoundPath(q)
+	case len(q.seg) == 1 && m == http.MethodGet:
+		return h.listSubscriptions(q)
+	}
+	sub, err := h.subscription(q)
+	if err != nil {
+		return response{}, err
+	}
+	switch {
+	case len(q.seg) == 2 && m == http.MethodGet:
+		return ok(subscriptionJSON(sub))
+	case len(q.seg) == 3 && q.lower(2) == "resourcegroups" && m == http.MethodGet:
+		return h.listGroups(q, sub)
+	case len(q.seg) == 4 && q.lower(2) == "resourcegroups":
+		return h.group(q, sub)
+	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.managedidentity" && q.lower(4) == "userassignedidentities" && m == http.MethodGet:
+		return h.listIdentities(q, sub, "")
+	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.managedidentity" && q.lower(6) == "userassignedidentities":
+		switch len(q.seg) {
+		case 7:
+			if m == http.MethodGet {
+				return h.listIdentities(q, sub, q.seg[3])
+			}
+		case 8:
+			return h.identity(q, sub)
+		case 9:
+			if q.lower(8) == "federatedidentitycredentials" && m == http.MethodGet {
+				return h.listFICs(q, sub)
+			}
+		case 10:
+			if q.lower(8) == "federatedidentitycredentials" {
+				return h.fic(q, sub)
+			}
+		}
+	}
+	return response{}, notFoundPath(q)
+}
+
+func notFoundPath(q *request) error {
+	return errf(http.StatusNotFound, "NoRegisteredProviderFound", "No registered resource provider found for path '%s' and method '%s'.", q.r.URL.Path, q.r.Method)
+}
+
+// authenticate checks the bearer token: a wif access token for one of the
+// management audiences.
+func (h *Handler) authenticate(q *request) error {
+	authz := q.r.Header.Get("Authorization")
+	if authz == "" {
+		return errf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+	}
+	raw, found := strings.CutPrefix(authz, "Bearer ")
+	if !found {
+		return errf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is provided in an invalid format.")
+	}
+	c, err := h.verifier.Verify(q.r.Context(), strings.TrimSpace(raw), h.cfg.Audiences...)
+	if err != nil {
+		code := "InvalidAuthenticationToken"
+		switch {
+		case errors.Is(err, token.ErrExpired):
+			code = "ExpiredAuthenticationToken"
+		case errors.Is(err, token.ErrAudience):
+			code = "InvalidAuthenticationTokenAudience"
+		}
+		return errf(http.StatusUnauthorized, code, "The access token is invalid: %v", err)
+	}
+	q.caller = caller{PrincipalID: c.OID, TenantID: c.TenantID, ClientID: c.AppID}
+	reqlog.Add(q.r.Context(), slog.String("principal", c.OID), slog.String("tenant", c.TenantID))
+	return nil
+}
+
+// subscription loads segment 1 as a subscription of the caller's tenant.
+func (h *Handler) subscription(q *request) (store.Subscription, error) {
+	if len(q.seg) < 2 {
+		return store.Subscription{}, notFoundPath(q)
+	}
+	id := q.seg[1]
+	sub, err := h.db.GetSubscription(q.r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return sub, errf(http.StatusNotFound, "SubscriptionNotFound", "The subscription '%s' could not be found.", id)
+	case err != nil:
+		return sub, err
+	case !strings.EqualFold(sub.TenantID, q.caller.TenantID):
+		return sub, errf(http.StatusUnauthorized, "InvalidAuthenticationTokenTenant", "The access token is from the wrong issuer. It must match the tenant associated with subscription '%s'.", id)
+	}
+	return sub, nil
+}
+
+// authorize checks that the caller may perform action at scope.
+func (h *Handler) authorize(q *request, action, scope string) error {
+	as, err := h.db.ListRoleAssignments(q.r.Context(), store.RoleAssignmentFilter{Scope: scope, AtOrAbove: true, PrincipalID: q.caller.PrincipalID})
+	if err != nil {
+		return err
+	}
+	list := make([]rbac.Assignment, len(as))
+	for i, a := range as {
+		list[i] = rbac.Assignment{Scope: a.Scope, RoleDefinitionID: a.RoleDefinitionID, PrincipalID: a.PrincipalID}
+	}
+	d := rbac.Authorize(rbac.Request{PrincipalID: q.caller.PrincipalID, Action: action, Scope: scope}, list, rbac.BuiltIn)
+	if !d.Allowed {
+		reqlog.Add(q.r.Context(), slog.String("denied_action", action))
+		return errf(http.StatusForbidden, "AuthorizationFailed", "%s", rbac.AuthorizationFailedMessage(q.caller.PrincipalID, action, scope))
+	}
+	return nil
+}
+
+// decode reads a JSON body into v, rejecting unknown fields, trailing data
+// and oversized bodies with InvalidRequestContent.
+func decode(q *request, v any) error {
+	body := http.MaxBytesReader(nil, q.r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request content is larger than %d bytes.", maxBody)
+		}
+		return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
+	}
+	if dec.More() {
+		return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: unexpected data after the JSON object.")
+	}
+	return nil
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		reqlog.Add(r.Context(), slog.String("error", err.Error()))
+		e = errf(http.StatusInternalServerError, "InternalServerError", "An internal error occurred. Retry the request.")
+	}
+	reqlog.Add(r.Context(), slog.String("arm_error", e.Code))
+	if e.Status == http.StatusUnauthorized && h.cfg.IssuerFor != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization_uri="%s", error="invalid_token", error_description="%s"`, h.cfg.PublicURL, e.Code))
+	}
+	w.Header().Set("x-ms-failure-cause", "gateway")
+	writeJSON(w, e.Status, map[string]any{"error": map[string]any{"code": e.Code, "message": e.Message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"code":"InternalServerError","message":"encoding failed"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func newGUID() string { return uuid.NewString() }
+
+// metadata serves the cloud metadata az reads during "az cloud register".
+func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
+	base := h.cfg.PublicURL
+	writeJSON(w, http.StatusOK, map[string]any{
+		"galleryEndpoint": base + "/",
+		"graphEndpoint":   base + "/graph/",
+		"portalEndpoint":  base + "/",
+		"authentication": map[string]any{
+			"loginEndpoint": base + "/",
+			"audiences":     []string{h.cfg.Audiences[0], strings.TrimSuffix(h.cfg.Audiences[0], "/")},
+		},
+	})
+}
+
+func providers() []map[string]any {
+	p := func(ns string, types ...string) map[string]any {
+		var rt []map[string]any
+		for _, t := range types {
+			rt = append(rt, map[string]any{"resourceType": t, "locations": []string{}, "apiVersions": []string{"2024-11-30", "2023-01-31", "2022-01-31-preview"}})
+		}
+		return map[string]any{"id": "/providers/" + ns, "namespace": ns, "registrationState": "Registered", "resourceTypes": rt}
+	}
+	return []map[string]any{
+		p("Microsoft.ManagedIdentity", "userAssignedIdentities", "userAssignedIdentities/federatedIdentityCredentials"),
+		p("Microsoft.Resources", "resourceGroups", "subscriptions"),
+	}
+}
+
+// ctx is a shorthand for the request context.
+func (q *request) ctx() context.Context { return q.r.Context() }

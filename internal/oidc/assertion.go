@@ -1,0 +1,378 @@
+package oidc
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Sentinel errors of [Parse], [Assertion.Verify] and [CheckTime]. They are
+// wrapped with detail (never the token itself), so test them with errors.Is.
+var (
+	ErrMalformed     = errors.New("oidc: malformed assertion")
+	ErrAlgorithm     = errors.New("oidc: signature algorithm not allowed")
+	ErrSignature     = errors.New("oidc: invalid assertion signature")
+	ErrMissingExpiry = errors.New("oidc: assertion has no exp claim")
+	ErrExpired       = errors.New("oidc: assertion expired")
+	ErrNotYetValid   = errors.New("oidc: assertion not yet valid")
+	ErrLifetime      = errors.New("oidc: assertion lifetime too long")
+)
+
+// AllowedAlgorithms lists the signature algorithms [Parse] accepts. It never
+// contains "none" or an HMAC algorithm. It is informational: changing it does
+// not change what Parse accepts.
+var AllowedAlgorithms = slices.Clone(allowedAlgorithms)
+
+var allowedAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512,
+	jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384,
+	jose.EdDSA,
+}
+
+// MaxAssertionSize is the largest compact JWS [Parse] accepts, in bytes.
+const MaxAssertionSize = 16 << 10
+
+// Defaults of [TimeRules] fields left zero.
+const (
+	DefaultLeeway      = 5 * time.Minute
+	DefaultMaxLifetime = 25 * time.Hour
+)
+
+// Header holds the JOSE header fields of an assertion that callers need.
+type Header struct {
+	Alg string // signature algorithm, one of AllowedAlgorithms
+	KID string // key id; empty when absent
+}
+
+// Assertion is a parsed, not yet verified, compact JWS with JSON claims.
+type Assertion struct {
+	Header Header
+	Claims Claims
+	jws    *jose.JSONWebSignature
+}
+
+// Parse decodes a compact JWS without verifying it. The token must be at
+// most MaxAssertionSize bytes, have three parts, be signed with an algorithm
+// in AllowedAlgorithms and carry a JSON object of claims. Errors wrap
+// ErrMalformed or ErrAlgorithm.
+func Parse(raw string) (*Assertion, error) {
+	if len(raw) > MaxAssertionSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds the limit of %d", ErrMalformed, len(raw), MaxAssertionSize)
+	}
+	if n := strings.Count(raw, "."); n != 2 {
+		return nil, fmt.Errorf("%w: compact JWS must have 3 parts, got %d", ErrMalformed, n+1)
+	}
+	jws, err := jose.ParseSignedCompact(raw, allowedAlgorithms)
+	if err != nil {
+		if ua, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
+			return nil, fmt.Errorf("%w: alg %q (allowed: %s)", ErrAlgorithm, truncate(string(ua.Got)), algList())
+		}
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, truncate(err.Error()))
+	}
+	if len(jws.Signatures) != 1 { // cannot happen for compact input
+		return nil, fmt.Errorf("%w: want 1 signature, got %d", ErrMalformed, len(jws.Signatures))
+	}
+	claims, err := ParseClaims(jws.UnsafePayloadWithoutVerification())
+	if err != nil {
+		return nil, err
+	}
+	h := jws.Signatures[0].Header
+	return &Assertion{
+		Header: Header{Alg: h.Algorithm, KID: h.KeyID},
+		Claims: claims,
+		jws:    jws,
+	}, nil
+}
+
+// Verify checks the assertion's signature with key, which must be an
+// *rsa.PublicKey (RS*, PS*; at least 2048 bits), an *ecdsa.PublicKey on the
+// alg's curve (ES256: P-256, ES384: P-384) or an ed25519.PublicKey (EdDSA).
+// Errors wrap ErrSignature.
+func (a *Assertion) Verify(key crypto.PublicKey) error {
+	if a == nil || a.jws == nil {
+		return fmt.Errorf("%w: assertion was not parsed", ErrSignature)
+	}
+	alg := jose.SignatureAlgorithm(a.Header.Alg)
+	if !keyFitsAlg(key, alg) {
+		return fmt.Errorf("%w: key %s does not fit alg %s", ErrSignature, describeKey(key), alg)
+	}
+	if _, err := a.jws.Verify(key); err != nil {
+		return fmt.Errorf("%w: alg %s, kid %q: signature does not verify", ErrSignature, alg, a.Header.KID)
+	}
+	return nil
+}
+
+// keyFitsAlg reports whether key is an acceptable verification key for alg.
+func keyFitsAlg(key crypto.PublicKey, alg jose.SignatureAlgorithm) bool {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		switch alg {
+		case jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512:
+			return k != nil && k.N != nil && k.N.BitLen() >= minRSABits
+		}
+	case *ecdsa.PublicKey:
+		switch alg {
+		case jose.ES256:
+			return k != nil && k.Curve == elliptic.P256()
+		case jose.ES384:
+			return k != nil && k.Curve == elliptic.P384()
+		}
+	case ed25519.PublicKey:
+		return alg == jose.EdDSA && len(k) == ed25519.PublicKeySize
+	}
+	return false
+}
+
+func describeKey(key crypto.PublicKey) string {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		if k != nil && k.N != nil {
+			return fmt.Sprintf("RSA-%d", k.N.BitLen())
+		}
+	case *ecdsa.PublicKey:
+		if k != nil && k.Curve != nil {
+			return "EC " + k.Curve.Params().Name
+		}
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return fmt.Sprintf("of type %T", key)
+}
+
+func algList() string {
+	s := make([]string, len(allowedAlgorithms))
+	for i, a := range allowedAlgorithms {
+		s[i] = string(a)
+	}
+	return strings.Join(s, " ")
+}
+
+// truncate bounds text derived from the token (never the token itself) that
+// goes into error messages.
+func truncate(s string) string {
+	const limit = 120
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "") + "…"
+}
+
+// Claims are the claims of an assertion. The registered claims are decoded;
+// every top-level claim stays available through Claim and Raw.
+type Claims struct {
+	Issuer, Subject, ID string
+	// Audience holds "aud", which may be a string or an array of strings.
+	Audience []string
+	// Expiry, NotBefore and IssuedAt are zero when the claim is absent.
+	Expiry, NotBefore, IssuedAt time.Time
+
+	raw map[string]json.RawMessage
+}
+
+// ParseClaims decodes a JWT claims set. It must be a JSON object; iss, sub
+// and jti must be strings, aud a string or array of strings, and exp, nbf
+// and iat numbers (seconds since the epoch, possibly fractional) between
+// years 0 and 9999. A null claim counts as absent. Errors wrap ErrMalformed.
+func ParseClaims(payload []byte) (Claims, error) {
+	var c Claims
+	if err := json.Unmarshal(payload, &c.raw); err != nil {
+		return Claims{}, fmt.Errorf("%w: claims are not a JSON object", ErrMalformed)
+	}
+	if c.raw == nil {
+		return Claims{}, fmt.Errorf("%w: claims are not a JSON object", ErrMalformed)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"iss", &c.Issuer}, {"sub", &c.Subject}, {"jti", &c.ID}} {
+		v, ok := c.get(f.name)
+		if !ok {
+			continue
+		}
+		if v[0] != '"' || json.Unmarshal(v, f.dst) != nil {
+			return Claims{}, fmt.Errorf("%w: claim %q is not a string", ErrMalformed, f.name)
+		}
+	}
+	if v, ok := c.get("aud"); ok {
+		aud, err := parseAudience(v)
+		if err != nil {
+			return Claims{}, err
+		}
+		c.Audience = aud
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"exp", &c.Expiry}, {"nbf", &c.NotBefore}, {"iat", &c.IssuedAt}} {
+		v, ok := c.get(f.name)
+		if !ok {
+			continue
+		}
+		t, err := parseNumericDate(v)
+		if err != nil {
+			return Claims{}, fmt.Errorf("%w: claim %q: %v", ErrMalformed, f.name, err)
+		}
+		*f.dst = t
+	}
+	return c, nil
+}
+
+// get returns a claim's JSON unless it is absent or null.
+func (c *Claims) get(name string) (json.RawMessage, bool) {
+	v, ok := c.raw[name]
+	if !ok || len(v) == 0 || string(v) == "null" {
+		return nil, false
+	}
+	return v, true
+}
+
+func parseAudience(v json.RawMessage) ([]string, error) {
+	switch v[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return []string{s}, nil
+		}
+	case '[':
+		var s []string
+		if json.Unmarshal(v, &s) == nil {
+			if s == nil {
+				s = []string{}
+			}
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: claim \"aud\" is neither a string nor an array of strings", ErrMalformed)
+}
+
+// maxUnix is 9999-12-31T23:59:59Z.
+const maxUnix = 253402300799
+
+// minUnix is 0000-01-01T00:00:00Z.
+const minUnix = -62167219200
+
+func parseNumericDate(v json.RawMessage) (time.Time, error) {
+	if c := v[0]; c != '-' && (c < '0' || c > '9') {
+		return time.Time{}, errors.New("not a number")
+	}
+	s := string(v)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < minUnix || n > maxUnix {
+			return time.Time{}, errors.New("out of range")
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || f < minUnix || f > maxUnix {
+		return time.Time{}, errors.New("out of range")
+	}
+	sec := math.Floor(f)
+	return time.Unix(int64(sec), int64((f-sec)*1e9)).UTC(), nil
+}
+
+// Claim returns a top-level claim if it is a JSON string.
+func (c *Claims) Claim(name string) (string, bool) {
+	v, ok := c.raw[name]
+	if !ok || len(v) == 0 || v[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// Raw returns a copy of a top-level claim's JSON, for expression matching
+// on claims of any type.
+func (c *Claims) Raw(name string) (json.RawMessage, bool) {
+	v, ok := c.raw[name]
+	if !ok {
+		return nil, false
+	}
+	return bytes.Clone(v), true
+}
+
+// Names returns the names of all top-level claims, sorted.
+func (c *Claims) Names() []string {
+	names := make([]string, 0, len(c.raw))
+	for n := range c.raw {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// HasAudience reports whether aud is one of the audiences, compared exactly.
+func (c *Claims) HasAudience(aud string) bool {
+	return slices.Contains(c.Audience, aud)
+}
+
+// TimeRules bound an assertion's validity period. Zero fields take
+// DefaultLeeway and DefaultMaxLifetime; a negative Leeway means none.
+type TimeRules struct {
+	// Leeway is the allowed clock skew.
+	Leeway time.Duration
+	// MaxLifetime bounds exp minus the earlier of iat and nbf.
+	MaxLifetime time.Duration
+}
+
+// CheckTime checks the time claims at now:
+//   - exp is required (ErrMissingExpiry);
+//   - now after exp+leeway is ErrExpired;
+//   - nbf or iat after now+leeway is ErrNotYetValid;
+//   - exp minus the earlier of iat and nbf (now if both are absent) above
+//     MaxLifetime is ErrLifetime.
+func CheckTime(c *Claims, now time.Time, r TimeRules) error {
+	leeway := r.Leeway
+	switch {
+	case leeway == 0:
+		leeway = DefaultLeeway
+	case leeway < 0:
+		leeway = 0
+	}
+	maxLifetime := r.MaxLifetime
+	if maxLifetime <= 0 {
+		maxLifetime = DefaultMaxLifetime
+	}
+
+	if c.Expiry.IsZero() {
+		return ErrMissingExpiry
+	}
+	if now.After(c.Expiry.Add(leeway)) {
+		return fmt.Errorf("%w: exp %s is before now %s (leeway %s)", ErrExpired, rfc3339(c.Expiry), rfc3339(now), leeway)
+	}
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(leeway)) {
+		return fmt.Errorf("%w: nbf %s is after now %s (leeway %s)", ErrNotYetValid, rfc3339(c.NotBefore), rfc3339(now), leeway)
+	}
+	if !c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(leeway)) {
+		return fmt.Errorf("%w: iat %s is after now %s (leeway %s)", ErrNotYetValid, rfc3339(c.IssuedAt), rfc3339(now), leeway)
+	}
+	start, from := now, "now"
+	if !c.IssuedAt.IsZero() {
+		start, from = c.IssuedAt, "iat"
+	}
+	if !c.NotBefore.IsZero() && (from == "now" || c.NotBefore.Before(start)) {
+		start, from = c.NotBefore, "nbf"
+	}
+	if life := c.Expiry.Sub(start); life > maxLifetime {
+		return fmt.Errorf("%w: exp %s is %s after %s %s, more than %s", ErrLifetime, rfc3339(c.Expiry), life, from, rfc3339(start), maxLifetime)
+	}
+	return nil
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

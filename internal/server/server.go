@@ -1,0 +1,238 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wifproject/wif/internal/arm"
+	"github.com/wifproject/wif/internal/federation"
+	"github.com/wifproject/wif/internal/oidc"
+	"github.com/wifproject/wif/internal/pki"
+	"github.com/wifproject/wif/internal/reqlog"
+	"github.com/wifproject/wif/internal/store"
+	"github.com/wifproject/wif/internal/sts"
+	"github.com/wifproject/wif/internal/token"
+)
+
+// DefaultConfig returns the defaults of "wif serve".
+func DefaultConfig(getenv func(string) string) Config {
+	return Config{
+		DataDir:            DefaultDataDir(getenv),
+		Listen:             "127.0.0.1:8443",
+		TokenSigningAlg:    "RS256",
+		TokenLifetime:      time.Hour,
+		MaxFICsPerIdentity: federation.DefaultMaxPerIdentity,
+		VaultDNSSuffix:     "vault.localhost",
+		CacheTTL:           5 * time.Second,
+	}
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully. ready, if
+// not nil, is called with the bound address once the server accepts
+// connections. Hints for users (how to trust the CA) go to stdout.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, ready func(addr string)) error {
+	if err := cfg.Complete(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("server: data dir: %w", err)
+	}
+	now := time.Now
+
+	// ca.pem first, bootstrap.json last.
+	ca, err := pki.LoadOrCreateCA(cfg.DataDir, now())
+	if err != nil {
+		return err
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1", "*." + cfg.VaultDNSSuffix, cfg.publicHost()}
+	cert, err := ca.ServerCert(hosts, now())
+	if err != nil {
+		return err
+	}
+
+	db, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	setup, err := ensureSetup(ctx, db, &cfg, now())
+	if err != nil {
+		return err
+	}
+
+	outbound, err := outboundClient(cfg.ExtraCAFile)
+	if err != nil {
+		return err
+	}
+	policy := token.DefaultPolicy()
+	policy.Alg = cfg.TokenSigningAlg
+	policy.RetainAfter = cfg.TokenLifetime + time.Hour
+	keyring := token.NewKeyring(db, policy, time.Minute, now)
+	tenants, err := db.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if err := keyring.Load(ctx, t.ID); err != nil {
+			return err
+		}
+	}
+
+	dir := sts.NewDirectory(db, cfg.CacheTTL, now)
+	db.OnChange(dir.Invalidate)
+	stsCfg := sts.DefaultConfig(cfg.PublicURL)
+	stsCfg.TokenLifetime = cfg.TokenLifetime
+	stsCfg.TokenReuse = cfg.TokenReuse
+	keySets := oidc.NewKeySets(oidc.KeySetsConfig{Client: outbound, Now: now})
+	svc := sts.NewService(stsCfg, dir, keySets, keyring, now)
+	verifier := token.NewVerifier(keyring, svc.Issuer, now)
+	armHandler := arm.NewHandler(arm.Config{
+		PublicURL:          cfg.PublicURL,
+		Audiences:          []string{cfg.PublicURL + "/", "https://management.core.windows.net/", "https://management.azure.com/"},
+		MaxFICsPerIdentity: cfg.MaxFICsPerIdentity,
+		IssuerFor:          svc.Issuer,
+	}, db, verifier, now)
+
+	stsMux := http.NewServeMux()
+	sts.NewHandler(svc, now).Register(stsMux)
+	root := &router{arm: armHandler, sts: stsMux, ready: func(ctx context.Context) error {
+		_, err := db.Generation(ctx)
+		return err
+	}}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           reqlog.Middleware(log, root),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	caPath, _ := filepath.Abs(filepath.Join(cfg.DataDir, pki.CAFile))
+	log.Info("wif serving", "url", cfg.PublicURL, "listen", ln.Addr().String(), "tenant", setup.TenantID,
+		"subscription", setup.SubscriptionID, "data_dir", cfg.DataDir, "store", storeKind(cfg.Store))
+	fmt.Fprintf(stdout, "wif is serving %s (tenant %s, subscription %s)\n", cfg.PublicURL, setup.TenantID, setup.SubscriptionID)
+	fmt.Fprintf(stdout, "Bootstrap credentials: %s\n", filepath.Join(cfg.DataDir, BootstrapFile))
+	fmt.Fprintf(stdout, "Trust wif's CA in clients:\n  export SSL_CERT_FILE=%[1]s        # Go\n  export NODE_EXTRA_CA_CERTS=%[1]s  # Node.js\n  export REQUESTS_CA_BUNDLE=%[1]s   # Azure CLI, Python\n", caPath)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go rotateKeys(ctx, keyring, db, log)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func storeKind(dsn string) string {
+	if k, _, ok := strings.Cut(dsn, "://"); ok {
+		return k
+	}
+	return "sqlite"
+}
+
+// rotateKeys reloads every tenant's keys ahead of the keyring's refresh, so
+// that rotation and reloads happen off the request path.
+func rotateKeys(ctx context.Context, k *token.Keyring, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tenants, err := db.ListTenants(ctx)
+		if err != nil {
+			log.Warn("key rotation: list tenants", "error", err)
+			continue
+		}
+		for _, tn := range tenants {
+			if err := k.Load(ctx, tn.ID); err != nil {
+				log.Warn("key rotation", "tenant", tn.ID, "error", err)
+			}
+		}
+	}
+}
+
+// outboundClient trusts the system pool (so SSL_CERT_FILE and SSL_CERT_DIR
+// work) plus an optional extra CA file.
+func outboundClient(extraCA string) (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if extraCA != "" {
+		pem, err := os.ReadFile(extraCA)
+		if err != nil {
+			return nil, fmt.Errorf("server: extra CA: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server: extra CA %s: no certificates found", extraCA)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr.MaxIdleConnsPerHost = 4
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}, nil
+}
+
+// router sends ARM paths to the control plane, health paths to the health
+// checks and everything else to the token service.
+type router struct {
+	arm   http.Handler
+	sts   http.Handler
+	ready func(context.Context) error
+}
+
+var armRoots = map[string]bool{"subscriptions": true, "tenants": true, "providers": true, "metadata": true}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	first = strings.ToLower(first)
+	switch {
+	case armRoots[first]:
+		rt.arm.ServeHTTP(w, r)
+	case first == "healthz":
+		w.Write([]byte("ok\n"))
+	case first == "readyz":
+		if err := rt.ready(r.Context()); err != nil {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	default:
+		rt.sts.ServeHTTP(w, r)
+	}
+}

@@ -1,0 +1,265 @@
+package sts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wifproject/wif/internal/reqlog"
+)
+
+// maxBody bounds a token request body.
+const maxBody = 64 << 10
+
+// Handler serves the token service's HTTP endpoints.
+type Handler struct {
+	svc *Service
+	now func() time.Time
+}
+
+// NewHandler returns the HTTP face of svc.
+func NewHandler(svc *Service, now func() time.Time) *Handler {
+	return &Handler{svc: svc, now: now}
+}
+
+// Register adds the token service's routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", h.discovery)
+	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", h.discovery)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", h.jwks)
+	mux.HandleFunc("GET /{tenant}/discovery/keys", h.jwks)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", h.token)
+	mux.HandleFunc("POST /{tenant}/oauth2/token", h.token)
+	mux.HandleFunc("GET /adfs/.well-known/openid-configuration", h.adfsDiscovery)
+	mux.HandleFunc("GET /common/discovery/instance", h.instanceDiscovery)
+}
+
+// baseURL is the scheme and host the client used, so that discovery
+// documents always match the authority the client was configured with.
+func baseURL(r *http.Request) string {
+	return "https://" + r.Host
+}
+
+func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	if !tenantAliases[strings.ToLower(tenant)] {
+		ok, err := h.svc.dir.TenantExists(r.Context(), tenant)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if !ok {
+			h.fail(w, r, errorf(90002, "invalid_tenant", "Tenant '%s' not found.", truncate(tenant)))
+			return
+		}
+	}
+	base := baseURL(r)
+	doc := discoveryDoc(base, tenant)
+	w.Header().Set("Cache-Control", "max-age=86400, private")
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func discoveryDoc(base, tenant string) map[string]any {
+	t := base + "/" + tenant
+	return map[string]any{
+		"issuer":                                t + "/v2.0",
+		"authorization_endpoint":                t + "/oauth2/v2.0/authorize",
+		"token_endpoint":                        t + "/oauth2/v2.0/token",
+		"jwks_uri":                              t + "/discovery/v2.0/keys",
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"grant_types_supported":                 []string{GrantClientCredentials, GrantTokenExchange},
+		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
+		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "nbf", "oid", "tid", "azp", "appid", "idtyp", "ver"},
+		"tenant_region_scope":                   "WW",
+		"cloud_instance_name":                   "wif",
+		"request_uri_parameter_supported":       false,
+	}
+}
+
+// adfsDiscovery serves the ADFS-style authority that az 2.45 uses offline:
+// MSAL takes the tenant "adfs" from the token endpoint path, and the token
+// endpoint resolves the real tenant from the client id.
+func (h *Handler) adfsDiscovery(w http.ResponseWriter, r *http.Request) {
+	doc := discoveryDoc(baseURL(r), "adfs")
+	doc["issuer"] = baseURL(r) + "/adfs"
+	doc["token_endpoint"] = baseURL(r) + "/adfs/oauth2/token"
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// instanceDiscovery answers MSAL's instance discovery, for clients whose
+// login.microsoftonline.com resolves to wif.
+func (h *Handler) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
+	tenant := "common"
+	if ae := r.URL.Query().Get("authorization_endpoint"); ae != "" {
+		if u, err := url.Parse(ae); err == nil {
+			if seg := strings.Split(strings.TrimPrefix(u.Path, "/"), "/"); len(seg) > 0 && seg[0] != "" {
+				tenant = seg[0]
+			}
+		}
+	}
+	host := r.Host
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tenant_discovery_endpoint": baseURL(r) + "/" + tenant + "/v2.0/.well-known/openid-configuration",
+		"api-version":               "1.1",
+		"metadata": []map[string]any{{
+			"preferred_network": host,
+			"preferred_cache":   host,
+			"aliases":           []string{host},
+		}, {
+			"preferred_network": "login.microsoftonline.com",
+			"preferred_cache":   "login.windows.net",
+			"aliases":           []string{"login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"},
+		}},
+	})
+}
+
+func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	ok, err := h.svc.dir.TenantExists(r.Context(), tenant)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !ok {
+		h.fail(w, r, errorf(90002, "invalid_tenant", "Tenant '%s' not found.", truncate(tenant)))
+		return
+	}
+	b, err := h.svc.signer.JWKS(r.Context(), tenant)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=300, public")
+	w.Write(b)
+}
+
+func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
+	form, perr := readForm(w, r)
+	if perr != nil {
+		h.fail(w, r, perr)
+		return
+	}
+	req, perr := ParseRequest(form)
+	if perr != nil {
+		h.fail(w, r, perr)
+		return
+	}
+	iss, err := h.svc.Exchange(r.Context(), r.PathValue("tenant"), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	expiresIn := int64(iss.ExpiresAt.Sub(h.now()).Seconds())
+	w.Header().Set("Cache-Control", "no-store, no-cache")
+	w.Header().Set("Pragma", "no-cache")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	// Hand-built: this is the hot path, and every field is known safe for
+	// JSON (digits, and a JWT's base64url alphabet).
+	var b strings.Builder
+	b.Grow(len(iss.AccessToken) + 160)
+	b.WriteString(`{"token_type":"Bearer","expires_in":`)
+	b.WriteString(strconv.FormatInt(expiresIn, 10))
+	b.WriteString(`,"ext_expires_in":`)
+	b.WriteString(strconv.FormatInt(expiresIn, 10))
+	if req.Grant == GrantTokenExchange {
+		b.WriteString(`,"issued_token_type":"` + TokenTypeAccessToken + `"`)
+	}
+	b.WriteString(`,"access_token":"`)
+	b.WriteString(iss.AccessToken)
+	b.WriteString(`"}`)
+	w.Write([]byte(b.String()))
+}
+
+// readForm merges the query string and the urlencoded body.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/x-www-form-urlencoded" {
+			return nil, errorf(90023, "invalid_request", "The request body must be application/x-www-form-urlencoded, not '%s'.", truncate(ct))
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errorf(90023, "invalid_request", "The request body is larger than %d bytes.", maxBody)
+		}
+		return nil, errorf(90023, "invalid_request", "The request body could not be parsed: %v", err)
+	}
+	return r.Form, nil
+}
+
+// fail renders err as Entra's error JSON. Errors that are not *Error are
+// internal failures.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	status := http.StatusBadRequest
+	if !errors.As(err, &e) {
+		reqlog.Add(r.Context(), slog.String("error", err.Error()))
+		e = &Error{Code: 50000, Err: "temporarily_unavailable", Desc: "There was an error issuing a token. Try again later."}
+		status = http.StatusInternalServerError
+	} else if e.Code == 7000215 || e.Code == 7000218 {
+		status = http.StatusUnauthorized
+	}
+	reqlog.Add(r.Context(), slog.Int("aadsts", e.Code))
+	traceID := reqlog.ID(r.Context())
+	corr := r.Header.Get("client-request-id")
+	if corr == "" {
+		corr = r.URL.Query().Get("client-request-id")
+	}
+	if _, err := parseGUID(corr); err != nil {
+		corr = traceID
+	}
+	ts := h.now().UTC()
+	writeJSON(w, status, map[string]any{
+		"error":             e.Err,
+		"error_description": fmt.Sprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s", e.Code, e.Desc, traceID, corr, ts.Format("2006-01-02 15:04:05Z")),
+		"error_codes":       []int{e.Code},
+		"timestamp":         ts.Format("2006-01-02 15:04:05Z"),
+		"trace_id":          traceID,
+		"correlation_id":    corr,
+		"error_uri":         baseURL(r) + "/error?code=" + strconv.Itoa(e.Code),
+	})
+}
+
+// parseGUID accepts only a GUID, so that no user input is echoed as an id.
+func parseGUID(s string) (string, error) {
+	if len(s) != 36 {
+		return "", errors.New("not a GUID")
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return "", errors.New("not a GUID")
+			}
+		case (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
+		default:
+			return "", errors.New("not a GUID")
+		}
+	}
+	return s, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}

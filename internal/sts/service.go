@@ -1,0 +1,293 @@
+// Package sts is wif's Entra-ID-compatible token service: discovery,
+// JWKS and the OAuth 2.0 token endpoint with client secrets, federated
+// client assertions and RFC 8693 token exchange.
+package sts
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wifproject/wif/internal/federation"
+	"github.com/wifproject/wif/internal/oidc"
+	"github.com/wifproject/wif/internal/reqlog"
+	"github.com/wifproject/wif/internal/store"
+	"github.com/wifproject/wif/internal/token"
+)
+
+// Config tunes the token service.
+type Config struct {
+	// PublicURL is wif's base URL, e.g. https://localhost:8443.
+	PublicURL string
+	// TokenLifetime is the lifetime of access tokens (above 5 minutes, as
+	// MSAL treats tokens with less left as expired).
+	TokenLifetime time.Duration
+	// TokenReuse returns a still-fresh token minted for the same client,
+	// audience and authentication method instead of signing a new one.
+	TokenReuse bool
+	// ReuseWindow is how young a token must be to be reused.
+	ReuseWindow time.Duration
+	// Leeway is the clock skew allowed on assertion times.
+	Leeway time.Duration
+	// MaxAssertionLifetime is the longest exp-iat accepted (Entra: 25 h).
+	MaxAssertionLifetime time.Duration
+}
+
+// DefaultConfig returns Entra's defaults: 1 h tokens, 5 min leeway, 25 h
+// maximum assertion lifetime.
+func DefaultConfig(publicURL string) Config {
+	return Config{
+		PublicURL:            strings.TrimSuffix(publicURL, "/"),
+		TokenLifetime:        time.Hour,
+		ReuseWindow:          5 * time.Minute,
+		Leeway:               5 * time.Minute,
+		MaxAssertionLifetime: 25 * time.Hour,
+	}
+}
+
+// IssuerKeys finds an external issuer's public key by kid.
+type IssuerKeys interface {
+	Key(ctx context.Context, issuer, kid string) (crypto.PublicKey, error)
+}
+
+// Signer signs wif access tokens and publishes the keys.
+type Signer interface {
+	Sign(ctx context.Context, tenantID string, claims any) (string, error)
+	JWKS(ctx context.Context, tenantID string) ([]byte, error)
+}
+
+// Service decides token requests.
+type Service struct {
+	cfg    Config
+	dir    *Directory
+	keys   IssuerKeys
+	signer Signer
+	now    func() time.Time
+
+	reuseMu sync.Mutex
+	reuse   map[reuseKey]Issued
+}
+
+type reuseKey struct{ tenant, client, audience, acr string }
+
+// NewService wires a token service.
+func NewService(cfg Config, dir *Directory, keys IssuerKeys, signer Signer, now func() time.Time) *Service {
+	return &Service{cfg: cfg, dir: dir, keys: keys, signer: signer, now: now, reuse: map[reuseKey]Issued{}}
+}
+
+// Issuer returns the token issuer of a tenant.
+func (s *Service) Issuer(tenantID string) string {
+	return s.cfg.PublicURL + "/" + tenantID + "/v2.0"
+}
+
+// Issued is a minted access token.
+type Issued struct {
+	AccessToken string
+	ExpiresAt   time.Time
+	IssuedAt    time.Time
+	TenantID    string
+}
+
+// tenantAliases resolve to the client's own tenant, as for az's ADFS mode.
+var tenantAliases = map[string]bool{"adfs": true, "common": true, "organizations": true}
+
+// Exchange authenticates the client of req at tenant and mints a token.
+func (s *Service) Exchange(ctx context.Context, tenant string, req Request) (Issued, error) {
+	reqlog.Add(ctx, slog.String("client_id", req.ClientID), slog.String("grant_type", req.Grant), slog.String("audience", req.Audience))
+	alias := tenantAliases[strings.ToLower(tenant)]
+	if !alias {
+		ok, err := s.dir.TenantExists(ctx, tenant)
+		if err != nil {
+			return Issued{}, err
+		}
+		if !ok {
+			return Issued{}, errorf(90002, "invalid_request", "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", truncate(tenant))
+		}
+	}
+	client, err := s.dir.Client(ctx, req.ClientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && !alias && client.Principal.TenantID != tenant):
+		return Issued{}, errorf(700016, "unauthorized_client", "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant.", truncate(req.ClientID), truncate(tenant))
+	case err != nil:
+		return Issued{}, err
+	}
+	tenantID := client.Principal.TenantID
+	reqlog.Add(ctx, slog.String("tenant", tenantID))
+
+	acr := "2"
+	if req.ClientSecret != "" {
+		acr = "1"
+		if !s.secretValid(client, req.ClientSecret) {
+			return Issued{}, errorf(7000215, "invalid_client", "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", client.Principal.ClientID)
+		}
+	} else if err := s.checkAssertion(ctx, client, req.Assertion); err != nil {
+		return Issued{}, err
+	}
+	return s.mint(ctx, client, req.Audience, acr)
+}
+
+func (s *Service) secretValid(c *Client, secret string) bool {
+	sum := sha256.Sum256([]byte(secret))
+	now := s.now()
+	valid := false
+	for _, cs := range c.Secrets {
+		if subtle.ConstantTimeCompare(sum[:], cs.Hash) == 1 && (cs.ExpiresAt.IsZero() || now.Before(cs.ExpiresAt)) {
+			valid = true
+		}
+	}
+	return valid
+}
+
+// HashSecret returns the stored form of a client secret.
+func HashSecret(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// checkAssertion runs the cheap checks first, so that a token that cannot
+// match never causes network I/O: parse, algorithm, self-issued, times,
+// credential match; only then the issuer's keys and the signature.
+func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) error {
+	a, err := oidc.Parse(raw)
+	if err != nil {
+		if errors.Is(err, oidc.ErrAlgorithm) {
+			return errorf(700027, "invalid_client", "Client assertion failed signature validation: %v", err)
+		}
+		return errorf(50027, "invalid_request", "JWT token is invalid or malformed: %v", err)
+	}
+	cl := &a.Claims
+	reqlog.Add(ctx, slog.String("issuer", cl.Issuer), slog.String("subject", cl.Subject))
+	if cl.Issuer == "" {
+		return errorf(50027, "invalid_request", "JWT token is invalid or malformed: the assertion has no 'iss' claim.")
+	}
+	if strings.HasPrefix(cl.Issuer, s.cfg.PublicURL+"/") {
+		return errorf(700222, "invalid_client", "AAD-issued tokens may not be used for federated identity flows. The assertion was issued by this token service ('%s').", cl.Issuer)
+	}
+	now := s.now()
+	if err := oidc.CheckTime(cl, now, oidc.TimeRules{Leeway: s.cfg.Leeway, MaxLifetime: s.cfg.MaxAssertionLifetime}); err != nil {
+		switch {
+		case errors.Is(err, oidc.ErrLifetime):
+			return errorf(70023, "invalid_request", "External OIDC Provider token must have a lifetime of less than or equal to 1.01:00:00. Token issued at %s. Token expires on %s.", fmtTime(firstNonZero(cl.IssuedAt, cl.NotBefore)), fmtTime(cl.Expiry))
+		default:
+			return errorf(700024, "invalid_client", "Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. (%v)", fmtTime(now), fmtTime(firstNonZero(cl.NotBefore, cl.IssuedAt)), fmtTime(cl.Expiry), err)
+		}
+	}
+
+	res := federation.Match(federation.Presented{Issuer: cl.Issuer, Subject: cl.Subject, Audiences: cl.Audience, Claim: cl.Claim}, c.Credentials)
+	if res.Outcome != federation.Matched {
+		return mismatchError(res, cl)
+	}
+	reqlog.Add(ctx, slog.String("credential", res.Matched.Name))
+
+	key, err := s.keys.Key(ctx, cl.Issuer, a.Header.KID)
+	switch {
+	case errors.Is(err, oidc.ErrKeyNotFound):
+		return errorf(700027, "invalid_client", "Client assertion failed signature validation: no key with kid '%s' is published by issuer '%s'.", truncate(a.Header.KID), cl.Issuer)
+	case err != nil:
+		return errorf(90061, "invalid_request", "Request to External OIDC endpoint failed. Issuer '%s': %v", cl.Issuer, err)
+	}
+	if err := a.Verify(key); err != nil {
+		return errorf(700027, "invalid_client", "Client assertion failed signature validation: %v", err)
+	}
+	return nil
+}
+
+func mismatchError(res federation.Result, cl *oidc.Claims) *Error {
+	presented := fmt.Sprintf("Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'.", cl.Issuer, cl.Subject, strings.Join(cl.Audience, ","))
+	hint := ""
+	if res.Reason != "" {
+		hint = " Closest match: " + res.Reason + "."
+	}
+	switch res.Outcome {
+	case federation.IssuerMismatch:
+		return errorf(700211, "invalid_client", "No matching federated identity record found for presented assertion issuer '%s'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. %s%s", cl.Issuer, presented, hint)
+	case federation.SubjectMismatch:
+		return errorf(700213, "invalid_client", "No matching federated identity record found for presented assertion subject '%s'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. %s%s", cl.Subject, presented, hint)
+	case federation.SubjectCaseMismatch:
+		return errorf(7002138, "invalid_client", "No matching federated identity record found for presented assertion subject '%s'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. %s%s", cl.Subject, presented, hint)
+	default:
+		return errorf(70021, "invalid_client", "No matching federated identity record found for presented assertion. %s%s", presented, hint)
+	}
+}
+
+func (s *Service) mint(ctx context.Context, c *Client, audience, acr string) (Issued, error) {
+	now := s.now()
+	p := c.Principal
+	key := reuseKey{p.TenantID, p.ClientID, audience, acr}
+	if s.cfg.TokenReuse {
+		s.reuseMu.Lock()
+		prev, ok := s.reuse[key]
+		s.reuseMu.Unlock()
+		if ok && now.Sub(prev.IssuedAt) < s.cfg.ReuseWindow && prev.ExpiresAt.Sub(now) > 10*time.Minute {
+			reqlog.Add(ctx, slog.Bool("reused", true))
+			return prev, nil
+		}
+	}
+	exp := now.Add(s.cfg.TokenLifetime)
+	claims := token.Claims{
+		Audience:  audience,
+		Issuer:    s.Issuer(p.TenantID),
+		IssuedAt:  now.Unix(),
+		NotBefore: now.Unix(),
+		Expiry:    exp.Unix(),
+		AppID:     p.ClientID,
+		AppIDACR:  acr,
+		AZP:       p.ClientID,
+		AZPACR:    acr,
+		IDP:       s.Issuer(p.TenantID),
+		IDType:    "app",
+		OID:       p.ObjectID,
+		Subject:   p.ObjectID,
+		TenantID:  p.TenantID,
+		UTI:       newUTI(),
+		Version:   "2.0",
+	}
+	if p.Kind == store.KindManagedIdentity {
+		claims.ManagedIdentityResourceID = "/subscriptions/" + p.SubscriptionID + "/resourcegroups/" + p.ResourceGroup + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + p.Name
+	}
+	raw, err := s.signer.Sign(ctx, p.TenantID, claims)
+	if err != nil {
+		return Issued{}, fmt.Errorf("sts: %w", err)
+	}
+	iss := Issued{AccessToken: raw, ExpiresAt: time.Unix(claims.Expiry, 0), IssuedAt: time.Unix(claims.IssuedAt, 0), TenantID: p.TenantID}
+	if s.cfg.TokenReuse {
+		s.reuseMu.Lock()
+		if len(s.reuse) >= maxCached {
+			clear(s.reuse)
+		}
+		s.reuse[key] = iss
+		s.reuseMu.Unlock()
+	}
+	return iss, nil
+}
+
+func newUTI() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "(none)"
+	}
+	return t.UTC().Format("01/02/2006 15:04:05")
+}
+
+func firstNonZero(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}

@@ -1,0 +1,266 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/wifproject/wif/internal/store"
+)
+
+// ErrUnknownKey: no published key of the tenant has the requested kid.
+var ErrUnknownKey = errors.New("token: unknown signing key")
+
+// KeyStore is the storage the keyring needs.
+type KeyStore interface {
+	ListSigningKeys(ctx context.Context, tenantID string) ([]store.SigningKey, error)
+	InsertSigningKey(ctx context.Context, k store.SigningKey) error
+	DeleteSigningKey(ctx context.Context, tenantID, kid string) error
+}
+
+// Keyring holds every tenant's signing keys in memory, loaded from and
+// rotated through the store.
+type Keyring struct {
+	store   KeyStore
+	policy  Policy
+	now     func() time.Time
+	refresh time.Duration
+
+	mu      sync.RWMutex
+	tenants map[string]*tenantKeys
+	loadMu  sync.Mutex // serialises loads and rotations
+}
+
+type tenantKeys struct {
+	signer    *signingKey
+	public    map[string]crypto.PublicKey
+	jwks      []byte
+	refreshAt time.Time
+}
+
+type signingKey struct {
+	kid    string
+	alg    string
+	header string // base64url of the JOSE header, with the trailing "."
+	key    crypto.Signer
+}
+
+// NewKeyring returns a keyring that re-reads the store every refresh (for
+// keys rotated by other replicas) and rotates keys according to policy.
+func NewKeyring(ks KeyStore, policy Policy, refresh time.Duration, now func() time.Time) *Keyring {
+	return &Keyring{store: ks, policy: policy, now: now, refresh: refresh, tenants: map[string]*tenantKeys{}}
+}
+
+// get returns the tenant's keys, loading them when absent or due.
+func (k *Keyring) get(ctx context.Context, tenantID string) (*tenantKeys, error) {
+	k.mu.RLock()
+	t := k.tenants[tenantID]
+	k.mu.RUnlock()
+	if t != nil && k.now().Before(t.refreshAt) {
+		return t, nil
+	}
+	if err := k.Load(ctx, tenantID); err != nil {
+		if t != nil {
+			return t, nil // keep serving the last good keys
+		}
+		return nil, err
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.tenants[tenantID], nil
+}
+
+// Load reads the tenant's keys from the store, rotates them if due, and
+// replaces the in-memory copy.
+func (k *Keyring) Load(ctx context.Context, tenantID string) error {
+	k.loadMu.Lock()
+	defer k.loadMu.Unlock()
+	now := k.now()
+	keys, err := k.store.ListSigningKeys(ctx, tenantID)
+	if err != nil {
+		return fmt.Errorf("token: load keys of %s: %w", tenantID, err)
+	}
+	plan := PlanKeys(keys, now, k.policy)
+	if !plan.CreateAt.IsZero() {
+		nk, err := newKey(tenantID, k.policy.Alg, now, plan.CreateAt)
+		if err != nil {
+			return err
+		}
+		if err := k.store.InsertSigningKey(ctx, nk); err != nil {
+			return fmt.Errorf("token: store new key: %w", err)
+		}
+		keys = append(keys, nk)
+		plan = PlanKeys(keys, now, k.policy)
+	}
+	for _, i := range plan.Delete {
+		if err := k.store.DeleteSigningKey(ctx, tenantID, keys[i].KID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("token: delete retired key: %w", err)
+		}
+	}
+	if plan.Signer < 0 {
+		return fmt.Errorf("token: tenant %s has no active signing key", tenantID)
+	}
+
+	t := &tenantKeys{public: map[string]crypto.PublicKey{}, refreshAt: now.Add(k.refresh)}
+	var set jose.JSONWebKeySet
+	for _, i := range plan.Published {
+		sk, err := parseKey(keys[i])
+		if err != nil {
+			return err
+		}
+		pub := sk.key.Public()
+		t.public[sk.kid] = pub
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub, KeyID: sk.kid, Algorithm: sk.alg, Use: "sig"})
+		if i == plan.Signer {
+			t.signer = sk
+		}
+	}
+	if t.jwks, err = json.Marshal(set); err != nil {
+		return fmt.Errorf("token: marshal JWKS: %w", err)
+	}
+	k.mu.Lock()
+	k.tenants[tenantID] = t
+	k.mu.Unlock()
+	return nil
+}
+
+// JWKS returns the tenant's published keys as a JSON Web Key Set.
+func (k *Keyring) JWKS(ctx context.Context, tenantID string) ([]byte, error) {
+	t, err := k.get(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return t.jwks, nil
+}
+
+// PublicKey returns the tenant's published key with kid. An unknown kid
+// forces one reload, in case another replica rotated.
+func (k *Keyring) PublicKey(ctx context.Context, tenantID, kid string) (crypto.PublicKey, error) {
+	t, err := k.get(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if pub, ok := t.public[kid]; ok {
+		return pub, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownKey, kid)
+}
+
+// Sign serialises claims and signs them with the tenant's active key,
+// returning a compact JWS.
+func (k *Keyring) Sign(ctx context.Context, tenantID string, claims any) (string, error) {
+	t, err := k.get(ctx, tenantID)
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("token: marshal claims: %w", err)
+	}
+	s := t.signer
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(s.header)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
+	buf = append(buf, s.header...)
+	buf = enc.AppendEncode(buf, payload)
+	digest := sha256.Sum256(buf)
+	var sig []byte
+	switch key := s.key.(type) {
+	case *rsa.PrivateKey:
+		sig, err = rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
+	case *ecdsa.PrivateKey:
+		var r, ss []byte
+		if r, ss, err = ecdsaSign(key, digest[:]); err == nil {
+			sig = append(r, ss...)
+		}
+	default:
+		err = fmt.Errorf("unsupported key type %T", key)
+	}
+	if err != nil {
+		return "", fmt.Errorf("token: sign: %w", err)
+	}
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+// ecdsaSign returns the JWS form of an ECDSA signature: r and s as
+// fixed-size big-endian integers.
+func ecdsaSign(key *ecdsa.PrivateKey, digest []byte) (r, s []byte, err error) {
+	ri, si, err := ecdsa.Sign(rand.Reader, key, digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	size := (key.Curve.Params().BitSize + 7) / 8
+	return ri.FillBytes(make([]byte, size)), si.FillBytes(make([]byte, size)), nil
+}
+
+func newKey(tenantID, alg string, now, activateAt time.Time) (store.SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case "RS256":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ES256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return store.SigningKey{}, fmt.Errorf("token: unsupported signing algorithm %q", alg)
+	}
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("token: generate %s key: %w", alg, err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("token: marshal key: %w", err)
+	}
+	kid, err := KeyID(priv.Public())
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	return store.SigningKey{TenantID: tenantID, KID: kid, Alg: alg, PrivateKey: der, CreatedAt: now, ActivateAt: activateAt}, nil
+}
+
+// KeyID derives a key id the way kube-apiserver does:
+// base64url(sha256(DER of the PKIX public key)).
+func KeyID(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("token: marshal public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
+}
+
+func parseKey(k store.SigningKey) (*signingKey, error) {
+	priv, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("token: parse key %s: %w", k.KID, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("token: key %s is not a signer", k.KID)
+	}
+	if rk, ok := signer.(*rsa.PrivateKey); ok {
+		rk.Precompute()
+	}
+	header, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		KID string `json:"kid"`
+		Typ string `json:"typ"`
+	}{k.Alg, k.KID, "JWT"})
+	if err != nil {
+		return nil, err
+	}
+	return &signingKey{kid: k.KID, alg: k.Alg, key: signer, header: base64.RawURLEncoding.EncodeToString(header) + "."}, nil
+}
