@@ -47,8 +47,14 @@ func (db *DB) PutFederatedCredential(ctx context.Context, fic FederatedCredentia
 		created bool
 	)
 	err := db.write(ctx, true, func(tx *sql.Tx) error {
-		principalID, err := canonicalPrincipal(ctx, tx, fic.PrincipalID)
-		if err != nil {
+		// Lock the principal so concurrent writers on it serialise (the
+		// limit and the issuer+subject rule read before they write).
+		var principalID string
+		err := tx.QueryRowContext(ctx, `SELECT object_id FROM principals WHERE object_key = $1`+db.d.forUpdate,
+			key(fic.PrincipalID)).Scan(&principalID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrParentNotFound
+		} else if err != nil {
 			return err
 		}
 		pk, nk := key(principalID), key(fic.Name)

@@ -40,6 +40,11 @@ type dialect struct {
 	// retryable reports a transient lock error worth retrying the whole
 	// transaction for.
 	retryable func(error) bool
+	// forUpdate is appended to the SELECT of a parent row that a write
+	// transaction must hold steady (count limits). Empty on SQLite, whose
+	// IMMEDIATE transactions already serialise writers; " FOR UPDATE" on
+	// PostgreSQL.
+	forUpdate string
 }
 
 // Open opens (creating if needed) the store named by dsn and applies
