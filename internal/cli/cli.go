@@ -40,6 +40,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Long:          "wif is an Entra ID-compatible token service and ARM-compatible control plane for workload identity federation.\nRun 'wif serve' to start it, then drive it with the az-style commands below.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// az rejects a bad --query or -o before the command does anything.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if _, err := output.ParseFormat(e.format); e.format != "" && err != nil {
+				return err
+			}
+			return output.ValidateQuery(e.query)
+		},
 	}
 	root.SetArgs(args)
 	root.SetIn(stdin)

@@ -227,8 +227,10 @@ func (k *KeySets) notFound(e *issuerEntry, issuer, kid string) error {
 	}
 }
 
+// touch records a use for LRU eviction. It writes at most once a second so
+// that concurrent lookups of a hot issuer do not contend on the cache line.
 func (e *issuerEntry) touch(now time.Time) {
-	if n := now.UnixNano(); e.lastUsed.Load() < n {
+	if n := now.UnixNano(); n-e.lastUsed.Load() >= int64(time.Second) {
 		e.lastUsed.Store(n)
 	}
 }
