@@ -33,6 +33,8 @@ type Config struct {
 	MaxFICsPerIdentity int
 	// IssuerFor returns the token issuer of a tenant, for challenges.
 	IssuerFor func(tenantID string) string
+	// VaultURL returns the data-plane URL of a vault, ending in "/".
+	VaultURL func(name string) string
 }
 
 // Handler serves the ARM API.
@@ -108,6 +110,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if v.asyncOperation != "" {
+		w.Header().Set("Azure-AsyncOperation", v.asyncOperation)
+	}
+	if v.location != "" {
+		w.Header().Set("Location", v.location)
+	}
 	if v.status == http.StatusNoContent || v.body == nil {
 		w.WriteHeader(v.status)
 		return
@@ -118,10 +126,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type response struct {
 	status int
 	body   any
+	// asyncOperation and location, when set, make the response a
+	// long-running operation (which wif has always finished already).
+	asyncOperation string
+	location       string
 }
 
-func ok(body any) (response, error)      { return response{http.StatusOK, body}, nil }
-func created(body any) (response, error) { return response{http.StatusCreated, body}, nil }
+func ok(body any) (response, error) { return response{status: http.StatusOK, body: body}, nil }
+func created(body any) (response, error) {
+	return response{status: http.StatusCreated, body: body}, nil
+}
 
 func splitPath(escaped string) ([]string, error) {
 	var seg []string
@@ -143,6 +157,9 @@ func splitPath(escaped string) ([]string, error) {
 
 func (h *Handler) route(q *request) (response, error) {
 	m := q.r.Method
+	if k := authzIndex(q.seg); k >= 0 {
+		return h.authorization(q, k)
+	}
 	switch {
 	case q.lower(0) == "tenants" && len(q.seg) == 1 && m == http.MethodGet:
 		return h.listTenants(q)
@@ -164,6 +181,28 @@ func (h *Handler) route(q *request) (response, error) {
 		return h.listGroups(q, sub)
 	case len(q.seg) == 4 && q.lower(2) == "resourcegroups":
 		return h.group(q, sub)
+	case len(q.seg) == 3 && q.lower(2) == "providers" && m == http.MethodGet:
+		return ok(map[string]any{"value": providers()})
+	case len(q.seg) == 4 && q.lower(2) == "providers" && m == http.MethodGet:
+		for _, p := range providers() {
+			if strings.EqualFold(p["namespace"].(string), q.seg[3]) {
+				return ok(p)
+			}
+		}
+		return response{}, errf(http.StatusNotFound, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", q.seg[3])
+	case len(q.seg) == 6 && q.lower(2) == "providers" && q.lower(3) == "microsoft.resources" && (q.lower(4) == "operationstatuses" || q.lower(4) == "operationresults") && m == http.MethodGet:
+		return h.operationStatus(q)
+	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.keyvault" && q.lower(4) == "vaults" && m == http.MethodGet:
+		return h.listVaults(q, sub, "")
+	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.keyvault" && q.lower(4) == "checknameavailability" && m == http.MethodPost:
+		return h.checkVaultName(q)
+	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.keyvault" && q.lower(6) == "vaults":
+		switch {
+		case len(q.seg) == 7 && m == http.MethodGet:
+			return h.listVaults(q, sub, q.seg[3])
+		case len(q.seg) == 8:
+			return h.vault(q, sub)
+		}
 	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.managedidentity" && q.lower(4) == "userassignedidentities" && m == http.MethodGet:
 		return h.listIdentities(q, sub, "")
 	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.managedidentity" && q.lower(6) == "userassignedidentities":
@@ -325,6 +364,8 @@ func providers() []map[string]any {
 	return []map[string]any{
 		p("Microsoft.ManagedIdentity", "userAssignedIdentities", "userAssignedIdentities/federatedIdentityCredentials"),
 		p("Microsoft.Resources", "resourceGroups", "subscriptions"),
+		p("Microsoft.KeyVault", "vaults"),
+		p("Microsoft.Authorization", "roleAssignments", "roleDefinitions"),
 	}
 }
 

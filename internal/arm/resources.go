@@ -182,11 +182,14 @@ func (h *Handler) group(q *request, sub store.Subscription) (response, error) {
 		}
 		err := h.db.DeleteResourceGroup(q.ctx(), sub.ID, name)
 		if errors.Is(err, store.ErrNotFound) {
-			return response{status: http.StatusNoContent}, nil
+			return response{}, groupNotFound(name)
 		} else if err != nil {
 			return response{}, err
 		}
-		return response{status: http.StatusOK}, nil
+		// Azure deletes groups asynchronously: 202 with a Location to poll.
+		// wif has finished already, so the first poll answers 200.
+		loc := strings.Replace(h.operationURL(sub.ID), "operationStatuses", "operationResults", 1)
+		return response{status: http.StatusAccepted, location: loc}, nil
 	}
 	return response{}, methodNotAllowed(q)
 }

@@ -99,7 +99,21 @@ func (c *Config) Complete() error {
 	return errors.Join(errs...)
 }
 
-// publicHostPort returns the host of the public URL, without port.
+// vaultURL returns the data-plane URL of a vault: its own host under the
+// vault DNS suffix, with the public URL's port unless it is 443.
+func (c *Config) vaultURL(name string) string {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return ""
+	}
+	host := strings.ToLower(name) + "." + c.VaultDNSSuffix
+	if p := u.Port(); p != "" && p != "443" {
+		host += ":" + p
+	}
+	return "https://" + host + "/"
+}
+
+// publicHost returns the host of the public URL, without port.
 func (c *Config) publicHost() string {
 	u, err := url.Parse(c.PublicURL)
 	if err != nil {

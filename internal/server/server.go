@@ -102,6 +102,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		Audiences:          []string{cfg.PublicURL + "/", "https://management.core.windows.net/", "https://management.azure.com/"},
 		MaxFICsPerIdentity: cfg.MaxFICsPerIdentity,
 		IssuerFor:          svc.Issuer,
+		VaultURL:           cfg.vaultURL,
 	}, db, verifier, now)
 
 	stsMux := http.NewServeMux()

@@ -123,3 +123,19 @@ type RoleAssignment struct {
 	PrincipalType    string
 	CreatedAt        time.Time
 }
+
+// Vault is a key vault (Microsoft.KeyVault/vaults). Vault names are
+// globally unique, case-insensitively.
+type Vault struct {
+	SubscriptionID string
+	ResourceGroup  string
+	Name           string
+	Location       string
+	Tags           map[string]string
+	TenantID       string
+	SKU            string // "standard" or "premium"
+	// EnableRBACAuthorization: data-plane access is decided by RBAC.
+	EnableRBACAuthorization bool
+	SoftDeleteRetentionDays int
+	CreatedAt               time.Time
+}

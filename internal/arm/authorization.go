@@ -1,0 +1,388 @@
+package arm
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/wifproject/wif/internal/rbac"
+	"github.com/wifproject/wif/internal/store"
+)
+
+var guidRule = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+var principalTypes = map[string]string{
+	"user": "User", "group": "Group", "serviceprincipal": "ServicePrincipal", "foreigngroup": "ForeignGroup", "device": "Device",
+}
+
+// authzIndex finds "providers/Microsoft.Authorization" in the path: the
+// role extension resources that live at any scope.
+func authzIndex(seg []string) int {
+	for i := 0; i+2 < len(seg); i++ {
+		if strings.EqualFold(seg[i], "providers") && strings.EqualFold(seg[i+1], "Microsoft.Authorization") {
+			return i
+		}
+	}
+	return -1
+}
+
+// scopeOf renders the scope formed by the first n segments, canonicalising
+// the casing of the well-known segment names.
+func scopeOf(seg []string) string {
+	if len(seg) == 0 {
+		return "/"
+	}
+	out := make([]string, len(seg))
+	for i, s := range seg {
+		switch {
+		case i == 0 && strings.EqualFold(s, "subscriptions"):
+			out[i] = "subscriptions"
+		case i == 2 && strings.EqualFold(s, "resourceGroups"):
+			out[i] = "resourceGroups"
+		case strings.EqualFold(s, "providers"):
+			out[i] = "providers"
+		default:
+			out[i] = s
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+// checkScope verifies that the scope exists and belongs to the caller's
+// tenant: the root, a subscription, a resource group, or a resource in it.
+func (h *Handler) checkScope(q *request, seg []string) error {
+	if len(seg) == 0 {
+		return nil
+	}
+	if !strings.EqualFold(seg[0], "subscriptions") || len(seg) < 2 {
+		return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
+	}
+	sub := &request{r: q.r, seg: seg, caller: q.caller}
+	s, err := h.subscription(sub)
+	if err != nil || len(seg) == 2 {
+		return err
+	}
+	if len(seg) < 4 || !strings.EqualFold(seg[2], "resourceGroups") {
+		return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
+	}
+	if _, err := h.db.GetResourceGroup(q.ctx(), s.ID, seg[3]); errors.Is(err, store.ErrNotFound) {
+		return groupNotFound(seg[3])
+	} else if err != nil {
+		return err
+	}
+	if len(seg) == 4 {
+		return nil
+	}
+	if len(seg) == 8 && strings.EqualFold(seg[4], "providers") {
+		var err error
+		switch {
+		case strings.EqualFold(seg[5], "Microsoft.ManagedIdentity") && strings.EqualFold(seg[6], "userAssignedIdentities"):
+			_, err = h.db.GetIdentity(q.ctx(), s.ID, seg[3], seg[7])
+		case strings.EqualFold(seg[5], "Microsoft.KeyVault") && strings.EqualFold(seg[6], "vaults"):
+			_, err = h.db.GetVault(q.ctx(), s.ID, seg[3], seg[7])
+		default:
+			return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(http.StatusNotFound, "ResourceNotFound", "The Resource '%s/%s/%s' under resource group '%s' was not found.", seg[5], seg[6], seg[7], seg[3])
+		}
+		return err
+	}
+	return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
+}
+
+// authorization serves roleDefinitions and roleAssignments at any scope.
+func (h *Handler) authorization(q *request, k int) (response, error) {
+	scopeSeg, rest := q.seg[:k], q.seg[k+2:]
+	scope := scopeOf(scopeSeg)
+	if err := h.checkScope(q, scopeSeg); err != nil {
+		return response{}, err
+	}
+	kind := strings.ToLower(rest[0])
+	switch {
+	case kind == "roledefinitions" && q.r.Method == http.MethodGet:
+		if len(scopeSeg) > 0 {
+			if err := h.authorize(q, "Microsoft.Authorization/roleDefinitions/read", scope); err != nil {
+				return response{}, err
+			}
+		}
+		switch len(rest) {
+		case 1:
+			return h.listRoleDefinitions(q, scope)
+		case 2:
+			def, found := rbac.BuiltIn(rest[1])
+			if !found || !guidRule.MatchString(rest[1]) {
+				return response{}, errf(http.StatusNotFound, "RoleDefinitionDoesNotExist", "The specified role definition with ID '%s' does not exist.", rest[1])
+			}
+			return ok(roleDefinitionJSON(scope, def))
+		}
+	case kind == "roleassignments":
+		switch {
+		case len(rest) == 1 && q.r.Method == http.MethodGet:
+			if err := h.authorize(q, "Microsoft.Authorization/roleAssignments/read", scope); err != nil {
+				return response{}, err
+			}
+			return h.listRoleAssignments(q, scope)
+		case len(rest) == 2:
+			return h.roleAssignment(q, scope, rest[1])
+		}
+	}
+	return response{}, notFoundPath(q)
+}
+
+func roleDefinitionID(scope, guid string) string {
+	if scope == "/" {
+		return "/providers/Microsoft.Authorization/roleDefinitions/" + guid
+	}
+	return scope + "/providers/Microsoft.Authorization/roleDefinitions/" + guid
+}
+
+func roleDefinitionJSON(scope string, d rbac.RoleDefinition) map[string]any {
+	perms := make([]any, len(d.Permissions))
+	for i, p := range d.Permissions {
+		perms[i] = map[string]any{"actions": p.Actions, "notActions": p.NotActions, "dataActions": p.DataActions, "notDataActions": p.NotDataActions}
+	}
+	return map[string]any{
+		"id":   roleDefinitionID(scope, d.Name),
+		"name": d.Name,
+		"type": "Microsoft.Authorization/roleDefinitions",
+		"properties": map[string]any{
+			"roleName":         d.RoleName,
+			"type":             d.RoleType,
+			"description":      d.Description,
+			"assignableScopes": d.AssignableScopes,
+			"permissions":      perms,
+			"createdOn":        "2015-02-02T21:55:09.8806423Z",
+			"updatedOn":        "2024-01-01T00:00:00.0000000Z",
+			"createdBy":        nil,
+			"updatedBy":        nil,
+		},
+	}
+}
+
+// roleNameFilter parses "roleName eq 'X'" from $filter.
+func roleNameFilter(filter string) (string, bool) {
+	f := strings.TrimSpace(filter)
+	const prefix = "rolename eq '"
+	if len(f) > len(prefix) && strings.EqualFold(f[:len(prefix)], prefix) && strings.HasSuffix(f, "'") {
+		return strings.ReplaceAll(f[len(prefix):len(f)-1], "''", "'"), true
+	}
+	return "", false
+}
+
+func (h *Handler) listRoleDefinitions(q *request, scope string) (response, error) {
+	filter := q.r.URL.Query().Get("$filter")
+	var want string
+	if filter != "" {
+		name, ok := roleNameFilter(filter)
+		if !ok && !strings.EqualFold(strings.TrimSpace(filter), "type eq 'BuiltInRole'") {
+			return response{}, errf(http.StatusBadRequest, "InvalidFilter", "The filter '%s' is not supported. Supported: roleName eq '{name}', type eq 'BuiltInRole'.", filter)
+		}
+		want = name
+	}
+	value := []any{}
+	for _, d := range rbac.BuiltIns() {
+		if want == "" || strings.EqualFold(d.RoleName, want) {
+			value = append(value, roleDefinitionJSON(scope, d))
+		}
+	}
+	return ok(map[string]any{"value": value})
+}
+
+func roleAssignmentJSON(a store.RoleAssignment) map[string]any {
+	scope := a.Scope
+	id := strings.TrimSuffix(scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + a.ID
+	created := a.CreatedAt.UTC().Format(time.RFC3339Nano)
+	return map[string]any{
+		"id":   id,
+		"name": a.ID,
+		"type": "Microsoft.Authorization/roleAssignments",
+		"properties": map[string]any{
+			"roleDefinitionId":                   a.RoleDefinitionID,
+			"principalId":                        a.PrincipalID,
+			"principalType":                      a.PrincipalType,
+			"scope":                              scope,
+			"condition":                          nil,
+			"conditionVersion":                   nil,
+			"createdOn":                          created,
+			"updatedOn":                          created,
+			"createdBy":                          nil,
+			"updatedBy":                          nil,
+			"delegatedManagedIdentityResourceId": nil,
+			"description":                        nil,
+		},
+	}
+}
+
+// listRoleAssignments lists the assignments at, above and below scope (as
+// ARM does), or only at and above with $filter=atScope(), optionally
+// restricted to one principal.
+func (h *Handler) listRoleAssignments(q *request, scope string) (response, error) {
+	filter := strings.TrimSpace(q.r.URL.Query().Get("$filter"))
+	atScope, principal := false, ""
+	for _, part := range splitAnd(filter) {
+		lp := strings.ToLower(part)
+		switch {
+		case lp == "":
+		case lp == "atscope()":
+			atScope = true
+		case strings.HasPrefix(lp, "principalid eq '") && strings.HasSuffix(lp, "'"):
+			principal = part[len("principalId eq '") : len(part)-1]
+		case strings.HasPrefix(lp, "assignedto('") && strings.HasSuffix(lp, "')"):
+			principal = part[len("assignedTo('") : len(part)-2]
+		default:
+			return response{}, errf(http.StatusBadRequest, "InvalidFilter", "The filter '%s' is not supported. Supported: atScope(), principalId eq '{id}', assignedTo('{id}').", filter)
+		}
+	}
+	all, err := h.db.ListRoleAssignments(q.ctx(), store.RoleAssignmentFilter{PrincipalID: principal})
+	if err != nil {
+		return response{}, err
+	}
+	value := []any{}
+	for _, a := range all {
+		above := rbac.ScopeContains(a.Scope, scope)
+		below := rbac.ScopeContains(scope, a.Scope)
+		if above || (below && !atScope) {
+			value = append(value, roleAssignmentJSON(a))
+		}
+	}
+	return ok(map[string]any{"value": value})
+}
+
+func splitAnd(filter string) []string {
+	var out []string
+	for _, p := range regexp.MustCompile(`(?i)\s+and\s+`).Split(filter, -1) {
+		out = append(out, strings.TrimSpace(p))
+	}
+	return out
+}
+
+func (h *Handler) roleAssignment(q *request, scope, name string) (response, error) {
+	if !guidRule.MatchString(name) {
+		return response{}, errf(http.StatusBadRequest, "InvalidRoleAssignmentId", "The role assignment ID '%s' is not valid. The role assignment ID must be a GUID.", name)
+	}
+	notFound := errf(http.StatusNotFound, "RoleAssignmentNotFound", "The role assignment '%s' is not found.", name)
+	switch q.r.Method {
+	case http.MethodGet:
+		if err := h.authorize(q, "Microsoft.Authorization/roleAssignments/read", scope); err != nil {
+			return response{}, err
+		}
+		a, err := h.db.GetRoleAssignment(q.ctx(), name)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !strings.EqualFold(strings.TrimSuffix(a.Scope, "/"), strings.TrimSuffix(scope, "/"))) {
+			return response{}, notFound
+		} else if err != nil {
+			return response{}, err
+		}
+		return ok(roleAssignmentJSON(a))
+	case http.MethodDelete:
+		if err := h.authorize(q, "Microsoft.Authorization/roleAssignments/delete", scope); err != nil {
+			return response{}, err
+		}
+		a, err := h.db.GetRoleAssignment(q.ctx(), name)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !strings.EqualFold(strings.TrimSuffix(a.Scope, "/"), strings.TrimSuffix(scope, "/"))) {
+			return response{status: http.StatusNoContent}, nil
+		} else if err != nil {
+			return response{}, err
+		}
+		if err := h.db.DeleteRoleAssignment(q.ctx(), name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return response{}, err
+		}
+		return ok(roleAssignmentJSON(a))
+	case http.MethodPut:
+	default:
+		return response{}, methodNotAllowed(q)
+	}
+	if err := h.authorize(q, "Microsoft.Authorization/roleAssignments/write", scope); err != nil {
+		return response{}, err
+	}
+	var body struct {
+		ID         string         `json:"id"`
+		Name       string         `json:"name"`
+		Type       string         `json:"type"`
+		SystemData map[string]any `json:"systemData"`
+		Properties *struct {
+			RoleDefinitionID                   string  `json:"roleDefinitionId"`
+			PrincipalID                        string  `json:"principalId"`
+			PrincipalType                      string  `json:"principalType"`
+			Description                        *string `json:"description"`
+			Condition                          *string `json:"condition"`
+			ConditionVersion                   *string `json:"conditionVersion"`
+			Scope                              string  `json:"scope"`
+			CanDelegate                        *bool   `json:"canDelegate"`
+			DelegatedManagedIdentityResourceID *string `json:"delegatedManagedIdentityResourceId"`
+		} `json:"properties"`
+	}
+	if err := decode(q, &body); err != nil {
+		return response{}, err
+	}
+	p := body.Properties
+	switch {
+	case p == nil || p.RoleDefinitionID == "":
+		return response{}, errf(http.StatusBadRequest, "InvalidRequestContent", "The request content is missing properties.roleDefinitionId.")
+	case p.PrincipalID == "":
+		return response{}, errf(http.StatusBadRequest, "InvalidRequestContent", "The request content is missing properties.principalId.")
+	case p.Condition != nil && *p.Condition != "":
+		return response{}, errf(http.StatusBadRequest, "InvalidRoleAssignmentCondition", "Role assignment conditions are not supported by wif.")
+	}
+	guid, okID := rbac.RoleDefinitionGUID(p.RoleDefinitionID)
+	def, okDef := rbac.BuiltIn(guid)
+	if !okID || !okDef {
+		return response{}, errf(http.StatusBadRequest, "RoleDefinitionDoesNotExist", "The specified role definition with ID '%s' does not exist.", p.RoleDefinitionID)
+	}
+	if !guidRule.MatchString(p.PrincipalID) {
+		return response{}, errf(http.StatusBadRequest, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment.")
+	}
+	principal, err := h.db.GetPrincipal(q.ctx(), p.PrincipalID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !strings.EqualFold(principal.TenantID, q.caller.TenantID)) {
+		return response{}, errf(http.StatusBadRequest, "PrincipalNotFound", "Principal %s does not exist in the directory %s. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay.", strings.ReplaceAll(p.PrincipalID, "-", ""), q.caller.TenantID)
+	} else if err != nil {
+		return response{}, err
+	}
+	ptype := "ServicePrincipal"
+	if p.PrincipalType != "" {
+		t, known := principalTypes[strings.ToLower(p.PrincipalType)]
+		if !known {
+			return response{}, errf(http.StatusBadRequest, "InvalidPrincipalType", "The principal type '%s' is not valid. Valid values: User, Group, ServicePrincipal, ForeignGroup, Device.", p.PrincipalType)
+		}
+		if t != "ServicePrincipal" {
+			return response{}, errf(http.StatusBadRequest, "PrincipalTypeNotSupported", "Principal %s is a service principal, not a %s.", p.PrincipalID, t)
+		}
+		ptype = t
+	}
+	if existing, err := h.db.GetRoleAssignment(q.ctx(), name); err == nil {
+		if !strings.EqualFold(strings.TrimSuffix(existing.Scope, "/"), strings.TrimSuffix(scope, "/")) ||
+			!strings.EqualFold(existing.PrincipalID, principal.ObjectID) || !sameRole(existing.RoleDefinitionID, guid) {
+			return response{}, errf(http.StatusConflict, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
+		}
+		return ok(roleAssignmentJSON(existing))
+	}
+	a, isNew, err := h.db.PutRoleAssignment(q.ctx(), store.RoleAssignment{
+		ID: strings.ToLower(name), Scope: scope, RoleDefinitionID: roleDefinitionID(subscriptionScope(scope), def.Name),
+		PrincipalID: principal.ObjectID, PrincipalType: ptype, CreatedAt: h.now(),
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return response{}, errf(http.StatusConflict, "RoleAssignmentExists", "The role assignment already exists.")
+	} else if err != nil {
+		return response{}, err
+	}
+	if isNew {
+		return created(roleAssignmentJSON(a))
+	}
+	return ok(roleAssignmentJSON(a))
+}
+
+func sameRole(id, guid string) bool {
+	g, ok := rbac.RoleDefinitionGUID(id)
+	return ok && g == guid
+}
+
+// subscriptionScope returns "/subscriptions/{id}" of a scope, or "/".
+func subscriptionScope(scope string) string {
+	seg := strings.Split(strings.TrimPrefix(scope, "/"), "/")
+	if len(seg) >= 2 && strings.EqualFold(seg[0], "subscriptions") {
+		return "/subscriptions/" + seg[1]
+	}
+	return "/"
+}
