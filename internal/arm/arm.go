@@ -181,6 +181,10 @@ func (h *Handler) route(q *request) (response, error) {
 		return h.listGroups(q, sub)
 	case len(q.seg) == 4 && q.lower(2) == "resourcegroups":
 		return h.group(q, sub)
+	case len(q.seg) == 3 && q.lower(2) == "resources" && m == http.MethodGet:
+		return h.listResources(q, sub, "")
+	case len(q.seg) == 5 && q.lower(2) == "resourcegroups" && q.lower(4) == "resources" && m == http.MethodGet:
+		return h.listResources(q, sub, q.seg[3])
 	case len(q.seg) == 3 && q.lower(2) == "providers" && m == http.MethodGet:
 		return ok(map[string]any{"value": providers()})
 	case len(q.seg) == 4 && q.lower(2) == "providers" && m == http.MethodGet:

@@ -235,3 +235,71 @@ func (h *Handler) operationStatus(q *request) (response, error) {
 	}
 	return ok(map[string]any{"id": q.r.URL.Path, "name": id, "status": "Succeeded", "startTime": now, "endTime": now})
 }
+
+// listResources answers the generic resource list (GET .../resources) that
+// az uses to find a vault by name. It supports $filter on resourceType and
+// name joined by "and", and lists only what the caller may read.
+func (h *Handler) listResources(q *request, sub store.Subscription, rg string) (response, error) {
+	var wantType, wantName string
+	for _, part := range splitAnd(q.r.URL.Query().Get("$filter")) {
+		k, v, found := strings.Cut(part, " eq ")
+		v = strings.TrimSpace(v)
+		if !found || len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+			if part == "" {
+				continue
+			}
+			return response{}, errf(http.StatusBadRequest, "InvalidFilter", "The $filter '%s' is not supported: use resourceType eq '…' and/or name eq '…'.", part)
+		}
+		v = strings.ReplaceAll(v[1:len(v)-1], "''", "'")
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "resourcetype":
+			wantType = v
+		case "name":
+			wantName = v
+		default:
+			return response{}, errf(http.StatusBadRequest, "InvalidFilter", "The $filter '%s' is not supported: use resourceType eq '…' and/or name eq '…'.", part)
+		}
+	}
+	if rg != "" {
+		if _, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(err, store.ErrNotFound) {
+			return response{}, groupNotFound(rg)
+		} else if err != nil {
+			return response{}, err
+		}
+	}
+	type item struct {
+		id, name, typ, location string
+		tags                    map[string]string
+		action                  string
+	}
+	var items []item
+	if wantType == "" || strings.EqualFold(wantType, typeVault) {
+		vs, err := h.db.ListVaults(q.ctx(), sub.ID, rg)
+		if err != nil {
+			return response{}, err
+		}
+		for _, v := range vs {
+			items = append(items, item{groupScope(v.SubscriptionID, v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name, v.Name, typeVault, v.Location, v.Tags, "Microsoft.KeyVault/vaults/read"})
+		}
+	}
+	if wantType == "" || strings.EqualFold(wantType, typeIdentity) {
+		ids, err := h.db.ListIdentities(q.ctx(), sub.ID, rg)
+		if err != nil {
+			return response{}, err
+		}
+		for _, p := range ids {
+			items = append(items, item{identityScope(p.SubscriptionID, p.ResourceGroup, p.Name), p.Name, typeIdentity, p.Location, p.Tags, "Microsoft.ManagedIdentity/userAssignedIdentities/read"})
+		}
+	}
+	value := []any{}
+	for _, it := range items {
+		if wantName != "" && !strings.EqualFold(it.name, wantName) {
+			continue
+		}
+		if h.authorize(q, it.action, it.id) != nil {
+			continue
+		}
+		value = append(value, map[string]any{"id": it.id, "name": it.name, "type": it.typ, "location": it.location, "tags": tagsOrEmpty(it.tags)})
+	}
+	return ok(map[string]any{"value": value})
+}

@@ -49,8 +49,8 @@ func resourceGroupOf(id string) string {
 	return ""
 }
 
-// flatten mirrors az's output for identities and credentials: properties
-// lifted to the top level, plus resourceGroup and systemData.
+// flatten mirrors az's output for identities, credentials and role
+// assignments: properties lifted to the top level, plus resourceGroup.
 func flatten(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
@@ -68,9 +68,6 @@ func flatten(m map[string]any) map[string]any {
 	}
 	if id, ok := m["id"].(string); ok {
 		out["resourceGroup"] = resourceGroupOf(id)
-	}
-	if _, ok := out["systemData"]; !ok {
-		out["systemData"] = nil
 	}
 	return out
 }

@@ -27,10 +27,13 @@ type Phase struct {
 	Errors      int     `json:"errors"`
 	Seconds     float64 `json:"seconds"`
 	PerSec      float64 `json:"exchangesPerSec"`
-	P50ms       float64 `json:"p50ms"`
-	P90ms       float64 `json:"p90ms"`
-	P99ms       float64 `json:"p99ms"`
-	MaxMs       float64 `json:"maxms"`
+	// PerCPUSec is exchanges per second of CPU time the server received:
+	// what one whole core would do, discounting other processes on it.
+	PerCPUSec float64 `json:"exchangesPerServerCpuSec"`
+	P50ms     float64 `json:"p50ms"`
+	P90ms     float64 `json:"p90ms"`
+	P99ms     float64 `json:"p99ms"`
+	MaxMs     float64 `json:"maxms"`
 	// ServerCPU is the server's CPU time over the phase as a share of one
 	// core; CoreBusy is how busy its core was in all (other processes
 	// included); GeneratorCPU is this process's share of one core.
@@ -87,6 +90,7 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		pidFile    = fs.String("pid-file", "", "write wif's pid here (for the caller's cleanup trap)")
 		jsonOut    = fs.String("json", "", "write the result as JSON to this file")
 		name       = fs.String("name", "exchange", "scenario label")
+		perfOut    = fs.String("perf", "", "record the server with \"perf record -g\" during the closed-loop phase into this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -186,7 +190,14 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	bodies = bodies[*warmup:]
 	if !*skipClosed {
+		stopPerf := func() {}
+		if *perfOut != "" {
+			if stopPerf, err = startPerf(*perfOut, w.Pid); err != nil {
+				return err
+			}
+		}
 		p := lg.closed(ctx, bodies, *conc, *duration)
+		stopPerf()
 		res.Closed = &p
 		bodies = nil
 		printPhase(stdout, *name, p)
@@ -237,8 +248,8 @@ func printPhase(w io.Writer, name string, p Phase) {
 	if p.Mode == "open" {
 		what = fmt.Sprintf("open loop at %.0f/s", p.TargetRate)
 	}
-	fmt.Fprintf(w, "%s (%s): %.0f exchanges/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; %d requests, %d errors in %.2fs; server CPU %.0f%% (core busy %.0f%%), generator CPU %.0f%%\n",
-		name, what, p.PerSec, p.P50ms, p.P90ms, p.P99ms, p.MaxMs, p.Requests, p.Errors, p.Seconds, 100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU)
+	fmt.Fprintf(w, "%s (%s): %.0f exchanges/s (%.0f per server CPU-second), p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; %d requests, %d errors in %.2fs; server CPU %.0f%% (core busy %.0f%%), generator CPU %.0f%%\n",
+		name, what, p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.MaxMs, p.Requests, p.Errors, p.Seconds, 100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU)
 	if p.PoolOut {
 		fmt.Fprintf(w, "%s: note: the pre-minted assertions ran out before the duration ended (raise -assertions)\n", name)
 	}
@@ -298,7 +309,8 @@ func (lg *loadGen) begin() meter {
 func (lg *loadGen) end(m meter, p *Phase, outs [][]outcome) {
 	el := time.Since(m.start)
 	p.Seconds = el.Seconds()
-	p.ServerCPU = (cpuTime(lg.pid) - m.srv).Seconds() / el.Seconds()
+	srvCPU := (cpuTime(lg.pid) - m.srv).Seconds()
+	p.ServerCPU = srvCPU / el.Seconds()
 	p.GeneratorCPU = (cpuTime(0) - m.gen).Seconds() / el.Seconds()
 	if b, t := coreBusy(lg.core); t > m.coreTo {
 		p.CoreBusy = float64(b-m.coreBusy) / float64(t-m.coreTo)
@@ -318,6 +330,9 @@ func (lg *loadGen) end(m meter, p *Phase, outs [][]outcome) {
 		}
 	}
 	p.PerSec = float64(p.Requests-p.Errors) / el.Seconds()
+	if srvCPU > 0 {
+		p.PerCPUSec = float64(p.Requests-p.Errors) / srvCPU
+	}
 	slices.Sort(lats)
 	pct := func(q float64) float64 {
 		if len(lats) == 0 {

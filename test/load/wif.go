@@ -242,3 +242,18 @@ func pinSelf(cpus string) error {
 	}
 	return nil
 }
+
+// startPerf samples pid's call stacks into out until the returned func is
+// called.
+func startPerf(out string, pid int) (func(), error) {
+	cmd := exec.Command("perf", "record", "-g", "-F", "999", "-o", out, "-p", strconv.Itoa(pid))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("perf: %w", err)
+	}
+	time.Sleep(300 * time.Millisecond) // let it attach
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}, nil
+}
