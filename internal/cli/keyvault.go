@@ -25,6 +25,14 @@ func vaultOut(m map[string]any) map[string]any {
 	if _, ok := m["systemData"]; !ok {
 		m["systemData"] = nil
 	}
+	// az prints every attribute of its SDK model, null when unset.
+	if props, ok := m["properties"].(map[string]any); ok {
+		for _, k := range []string{"createMode", "enablePurgeProtection", "hsmPoolResourceId", "networkAcls", "privateEndpointConnections"} {
+			if _, ok := props[k]; !ok {
+				props[k] = nil
+			}
+		}
+	}
 	return m
 }
 

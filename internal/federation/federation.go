@@ -135,10 +135,10 @@ const (
 // Result is the outcome of Match. On a mismatch, Closest names the
 // credential that came nearest and Reason says in words why it failed.
 type Result struct {
-	Outcome  Outcome
-	Matched  *Credential
-	Closest  *Credential
-	Reason   string
+	Outcome Outcome
+	Matched *Credential
+	Closest *Credential
+	Reason  string
 }
 
 // Match finds the credential that accepts p: issuer, subject (or
