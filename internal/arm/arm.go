@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -200,6 +201,15 @@ func (h *Handler) route(q *request) (response, error) {
 		return h.listVaults(q, sub, "")
 	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.keyvault" && q.lower(4) == "checknameavailability" && m == http.MethodPost:
 		return h.checkVaultName(q)
+	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.containerservice" && q.lower(4) == "managedclusters" && m == http.MethodGet:
+		return h.listClusters(q, sub, "")
+	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.containerservice" && q.lower(6) == "managedclusters":
+		switch {
+		case len(q.seg) == 7 && m == http.MethodGet:
+			return h.listClusters(q, sub, q.seg[3])
+		case len(q.seg) == 8 || len(q.seg) == 9:
+			return h.managedCluster(q, sub)
+		}
 	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.keyvault" && q.lower(6) == "vaults":
 		switch {
 		case len(q.seg) == 7 && m == http.MethodGet:
@@ -241,8 +251,8 @@ func (h *Handler) authenticate(q *request) error {
 	if authz == "" {
 		return errf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
 	}
-	raw, found := strings.CutPrefix(authz, "Bearer ")
-	if !found {
+	scheme, raw, found := strings.Cut(authz, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
 		return errf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is provided in an invalid format.")
 	}
 	c, err := h.verifier.Verify(q.r.Context(), strings.TrimSpace(raw), h.cfg.Audiences...)
@@ -310,10 +320,18 @@ func decode(q *request, v any) error {
 		}
 		return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
 	}
-	if dec.More() {
-		return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: unexpected data after the JSON object.")
+	// Anything after the object, including a stray '}' and including bytes
+	// past the size limit, is an error.
+	switch _, err := dec.Token(); {
+	case err == io.EOF:
+		return nil
+	case err != nil:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request content is larger than %d bytes.", maxBody)
+		}
 	}
-	return nil
+	return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: unexpected data after the JSON object.")
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -369,6 +387,7 @@ func providers() []map[string]any {
 		p("Microsoft.ManagedIdentity", "userAssignedIdentities", "userAssignedIdentities/federatedIdentityCredentials"),
 		p("Microsoft.Resources", "resourceGroups", "subscriptions"),
 		p("Microsoft.KeyVault", "vaults"),
+		p("Microsoft.ContainerService", "managedClusters"),
 		p("Microsoft.Authorization", "roleAssignments", "roleDefinitions"),
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wifproject/wif/internal/arm"
+	"github.com/wifproject/wif/internal/cluster"
 	"github.com/wifproject/wif/internal/federation"
 	"github.com/wifproject/wif/internal/oidc"
 	"github.com/wifproject/wif/internal/pki"
@@ -71,7 +72,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		return err
 	}
 
-	outbound, err := outboundClient(cfg.ExtraCAFile)
+	outbound, err := outboundClient(cfg.ExtraCAFile, ca.CertPEM)
 	if err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 
 	stsMux := http.NewServeMux()
 	sts.NewHandler(svc, now).Register(stsMux)
-	root := &router{arm: armHandler, sts: stsMux, ready: func(ctx context.Context) error {
+	root := &router{arm: armHandler, sts: stsMux, oidc: cluster.NewIssuerHandler(db, cfg.PublicURL, now), ready: func(ctx context.Context) error {
 		_, err := db.Generation(ctx)
 		return err
 	}}
@@ -186,12 +187,14 @@ func rotateKeys(ctx context.Context, k *token.Keyring, db *store.DB, log *slog.L
 }
 
 // outboundClient trusts the system pool (so SSL_CERT_FILE and SSL_CERT_DIR
-// work) plus an optional extra CA file.
-func outboundClient(extraCA string) (*http.Client, error) {
+// work), wif's own CA, and an optional extra CA file.
+func outboundClient(extraCA string, ownCA []byte) (*http.Client, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
+	// Cluster issuers hosted by wif itself are fetched over wif's own TLS.
+	pool.AppendCertsFromPEM(ownCA)
 	if extraCA != "" {
 		pem, err := os.ReadFile(extraCA)
 		if err != nil {
@@ -214,6 +217,7 @@ func outboundClient(extraCA string) (*http.Client, error) {
 type router struct {
 	arm   http.Handler
 	sts   http.Handler
+	oidc  http.Handler // cluster OIDC issuers
 	ready func(context.Context) error
 }
 
@@ -225,6 +229,8 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case armRoots[first]:
 		rt.arm.ServeHTTP(w, r)
+	case first == "oidc":
+		rt.oidc.ServeHTTP(w, r)
 	case first == "healthz":
 		w.Write([]byte("ok\n"))
 	case first == "readyz":

@@ -139,3 +139,32 @@ type Vault struct {
 	SoftDeleteRetentionDays int
 	CreatedAt               time.Time
 }
+
+// Cluster is a managed cluster (Microsoft.ContainerService/managedClusters).
+// Properties is the ARM properties object as last written, merged by the
+// control plane; IssuerID names the cluster's OIDC issuer once enabled.
+type Cluster struct {
+	SubscriptionID string
+	ResourceGroup  string
+	Name           string
+	Location       string
+	Tags           map[string]string
+	TenantID       string
+	Properties     []byte // JSON object
+	IssuerID       string // GUID; empty until the OIDC issuer is enabled
+	CreatedAt      time.Time
+}
+
+// ClusterKey is a service-account signing key of a cluster's OIDC issuer.
+// Managed keys carry their private half; keys a cluster brings itself do
+// not. A key with a zero RetireAt is current; others stay published until
+// RetireAt.
+type ClusterKey struct {
+	IssuerID   string
+	KID        string
+	Alg        string
+	PrivateKey []byte // PKCS#8 DER; nil for bring-your-own keys
+	PublicKey  []byte // PKIX DER
+	CreatedAt  time.Time
+	RetireAt   time.Time
+}

@@ -169,7 +169,7 @@ func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) err
 	if cl.Issuer == "" {
 		return errorf(50027, "invalid_request", "JWT token is invalid or malformed: the assertion has no 'iss' claim.")
 	}
-	if strings.HasPrefix(cl.Issuer, s.cfg.PublicURL+"/") {
+	if s.ownIssuer(cl.Issuer) {
 		return errorf(700222, "invalid_client", "AAD-issued tokens may not be used for federated identity flows. The assertion was issued by this token service ('%s').", cl.Issuer)
 	}
 	now := s.now()
@@ -199,6 +199,18 @@ func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) err
 		return errorf(700027, "invalid_client", "Client assertion failed signature validation: %v", err)
 	}
 	return nil
+}
+
+// ownIssuer reports whether iss is this token service's issuer for some
+// tenant ({public-url}/{tenant}/v2.0). Cluster issuers that wif hosts under
+// the same URL are external issuers and do not count.
+func (s *Service) ownIssuer(iss string) bool {
+	rest, ok := strings.CutPrefix(iss, s.cfg.PublicURL+"/")
+	if !ok {
+		return false
+	}
+	tenant, ok := strings.CutSuffix(strings.TrimSuffix(rest, "/"), "/v2.0")
+	return ok && tenant != "" && !strings.Contains(tenant, "/")
 }
 
 func mismatchError(res federation.Result, cl *oidc.Claims) *Error {

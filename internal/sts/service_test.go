@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,5 +364,80 @@ func TestDirectoryCachesMisses(t *testing.T) {
 	}
 	if c, err := f.dir.Client(ctx, newClient); err != nil || c.Principal.TenantID != newTenant {
 		t.Errorf("after TTL Client = %+v, %v", c, err)
+	}
+}
+
+// TestExchangeConcurrent runs exchanges in parallel (run with -race): the
+// directory, the reuse cache and the keyring are shared.
+func TestExchangeConcurrent(t *testing.T) {
+	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.TokenReuse = true }})
+	raws := mintMany(t, f.clock.Now(), 16)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 4 {
+				req := secretRequest("https://r" + strconv.Itoa(j%2))
+				if j == 3 {
+					req = assertionRequest(raws[2*i], vaultAud)
+				}
+				if _, err := f.svc.Exchange(context.Background(), testTenant, req); err != nil {
+					errs <- err
+				}
+				if j == 1 {
+					f.dir.Invalidate()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestDirectoryStoredCredentials: credentials are read from the store as
+// stored; expression credentials match by claims, credentials stored before
+// a rule tightened still match, and an expression that no longer parses
+// matches nothing without hiding the others.
+func TestDirectoryStoredCredentials(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ctx := context.Background()
+	put := func(fc store.FederatedCredential) {
+		t.Helper()
+		fc.PrincipalID, fc.CreatedAt = testObjectID, t0
+		if fc.Audience == "" {
+			fc.Audience = "api://AzureADTokenExchange"
+		}
+		if _, _, err := f.db.PutFederatedCredential(ctx, fc, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(store.FederatedCredential{Name: "team-wildcard", Issuer: extIssuer, Expression: "claims['sub'] matches 'system:serviceaccount:team-*:app'"})
+	put(store.FederatedCredential{Name: "x", Issuer: extIssuer, Subject: "system:serviceaccount:legacy:app"}) // name too short today
+	put(store.FederatedCredential{Name: "broken-expr", Issuer: extIssuer, Expression: "claims['sub'] == 'system:serviceaccount:broken:app'"})
+	f.dir.Invalidate()
+
+	tests := []struct {
+		sub  string
+		code int
+	}{
+		{"system:serviceaccount:team-blue:app", 0},
+		{"system:serviceaccount:legacy:app", 0},
+		{extSubject, 0},
+		{"system:serviceaccount:broken:app", 700213},
+		{"system:serviceaccount:team-blue:web", 700213},
+	}
+	for _, tt := range tests {
+		raw := mint(t, f.clock.Now(), assertion{claims: map[string]any{"sub": tt.sub}})
+		_, err := f.svc.Exchange(ctx, testTenant, assertionRequest(raw, vaultAud))
+		var e *Error
+		switch {
+		case tt.code == 0 && err != nil:
+			t.Errorf("sub %s: %v", tt.sub, err)
+		case tt.code != 0 && (!errors.As(err, &e) || e.Code != tt.code):
+			t.Errorf("sub %s: err = %v, want AADSTS%d", tt.sub, err, tt.code)
+		}
 	}
 }

@@ -56,6 +56,7 @@ type RunResult struct {
 	Identities int      `json:"identities"`
 	FICs       int      `json:"fics"`
 	Clients    int      `json:"clients"`
+	Issuers    int      `json:"issuers"`
 	SetupSecs  float64  `json:"setupSeconds"`
 	MintSecs   float64  `json:"mintSeconds"`
 	MemSetup   memStat  `json:"memAfterSetup"`
@@ -76,6 +77,7 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		identities = fs.Int("identities", 1, "identities to create")
 		fics       = fs.Int("fics", 10, "federated identity credentials to create in total (at most 20 per identity)")
 		clients    = fs.Int("clients", 1, "identities the assertions are spread over (round-robin)")
+		issuers    = fs.Int("issuers", 1, "issuers the non-target credentials are spread over (1: all on the test issuer)")
 		setupConc  = fs.Int("setup-concurrency", 16, "concurrent ARM requests during setup")
 		nAssert    = fs.Int("assertions", 20000, "fresh assertions to pre-mint for the closed-loop phase (bounds it: it stops early if they run out)")
 		conc       = fs.Int("concurrency", 32, "closed-loop concurrency (in-flight requests)")
@@ -102,7 +104,7 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errors.New("-no-closed needs -rate")
 	}
 	res := RunResult{Kind: "exchange", Name: *name, Start: time.Now().UTC().Format(time.RFC3339), WifArgs: strings.Fields(*wifArgs),
-		ServerCPUs: *serverCPUs, GenCPUs: *genCPUs, Proto: *proto, Identities: *identities, FICs: *fics, Clients: *clients}
+		ServerCPUs: *serverCPUs, GenCPUs: *genCPUs, Proto: *proto, Identities: *identities, FICs: *fics, Clients: *clients, Issuers: *issuers}
 
 	work, err := os.MkdirTemp("", "wif-load-")
 	if err != nil {
@@ -145,7 +147,7 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	t0 := time.Now()
-	targets, err := a.setup(ctx, setupSpec{Identities: *identities, FICs: *fics, Clients: *clients, Concurrency: *setupConc, IssuerURL: is.URL}, stderr)
+	targets, err := a.setup(ctx, setupSpec{Identities: *identities, FICs: *fics, Clients: *clients, Concurrency: *setupConc, IssuerURL: is.URL, Issuers: *issuers}, stderr)
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}

@@ -56,6 +56,20 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	hasSign := load(*baseline, &sign)
 	if load(*baseline2, &sign2) && hasSign {
 		sign.SignsPerSec = (sign.SignsPerSec + sign2.SignsPerSec) / 2
+		sign.PerCPUSec = (sign.PerCPUSec + sign2.PerCPUSec) / 2
+	}
+	// Rates are judged per CPU-second the measured process received (what
+	// a whole core does), which discounts other processes that shared the
+	// core; wall-clock rates are shown next to them.
+	signRate := sign.PerCPUSec
+	if signRate == 0 {
+		signRate = sign.SignsPerSec
+	}
+	rate := func(p Phase) float64 {
+		if p.PerCPUSec > 0 {
+			return p.PerCPUSec
+		}
+		return p.PerSec
 	}
 	hasR, hasH, hasE, hasU, hasB := load(*rs256, &r), load(*half, &h), load(*es256, &e), load(*reuse, &u), load(*big, &b)
 
@@ -81,16 +95,16 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		return *rr.Closed
 	}
 	ph := func(p Phase) string {
-		return fmt.Sprintf("%.0f/s p50 %.2f p99 %.2f ms, %d err", p.PerSec, p.P50ms, p.P99ms, p.Errors)
+		return fmt.Sprintf("%.0f/core-s (wall %.0f/s), p50 %.2f p99 %.2f ms, %d err", rate(p), p.PerSec, p.P50ms, p.P99ms, p.Errors)
 	}
 	if hasSign {
-		add("raw RSA-2048 sign (1 core)", fmt.Sprintf("%.0f signs/s", sign.SignsPerSec), sign.SignsPerSec, "baseline", true)
+		add("raw RSA-2048 sign (1 core)", fmt.Sprintf("%.0f signs/core-s (wall %.0f/s)", signRate, sign.SignsPerSec), signRate, "baseline", true)
 	}
 	if hasR {
 		p := closed(r)
 		ratio := 0.0
-		if hasSign && sign.SignsPerSec > 0 {
-			ratio = p.PerSec / sign.SignsPerSec
+		if hasSign && signRate > 0 {
+			ratio = rate(p) / signRate
 		}
 		add("RS256 fresh, 10 FICs", ph(p)+fmt.Sprintf("; %.2fx raw sign", ratio), ratio, fmt.Sprintf(">= %.2fx raw sign, 0 errors", targetRSARatio), ratio >= targetRSARatio && p.Errors == 0)
 	}
@@ -100,21 +114,21 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	}
 	if hasE {
 		p := closed(e)
-		add("ES256 fresh, 10 FICs", ph(p), p.PerSec, fmt.Sprintf(">= %d/s, 0 errors", targetES256Rate), p.PerSec >= targetES256Rate && p.Errors == 0)
+		add("ES256 fresh, 10 FICs", ph(p), rate(p), fmt.Sprintf(">= %d/s, 0 errors", targetES256Rate), rate(p) >= targetES256Rate && p.Errors == 0)
 	}
 	if hasU {
 		p := closed(u)
 		f := 0.0
-		if hasR && closed(r).PerSec > 0 {
-			f = p.PerSec / closed(r).PerSec
+		if hasR && rate(closed(r)) > 0 {
+			f = rate(p) / rate(closed(r))
 		}
 		add("RS256 --token-reuse", ph(p)+fmt.Sprintf("; %.1fx fresh", f), f, fmt.Sprintf(">= %.0fx RS256 fresh, 0 errors", targetReuseFactor), f >= targetReuseFactor && p.Errors == 0)
 	}
 	if hasB {
 		p := closed(b)
 		f := 0.0
-		if hasR && closed(r).PerSec > 0 {
-			f = p.PerSec / closed(r).PerSec
+		if hasR && rate(closed(r)) > 0 {
+			f = rate(p) / rate(closed(r))
 		}
 		add(fmt.Sprintf("RS256 fresh, %dk FICs / %dk ids", b.FICs/1000, b.Identities/1000), ph(p)+fmt.Sprintf("; %.2fx 10 FICs", f), f, fmt.Sprintf(">= %.2fx 10 FICs, 0 errors", targetFICsRatio), f >= targetFICsRatio && p.Errors == 0)
 		rss := float64(max(b.MemSetup.RSSKiB, b.MemLoad.RSSKiB)) * 1024

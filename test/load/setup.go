@@ -76,6 +76,19 @@ type setupSpec struct {
 	Clients     int // identities that assertions are spread over
 	Concurrency int
 	IssuerURL   string
+	// Issuers spreads the credentials that are not targets over this many
+	// issuer URLs (IssuerURL + "/cluster-NNNN"), as for a fleet of
+	// clusters; 1 puts them all on IssuerURL.
+	Issuers int
+}
+
+// ficIssuer is the issuer of credential j of identity i: the targets (the
+// last credential of each identity) always use the real issuer.
+func (s setupSpec) ficIssuer(i, j, per int) string {
+	if s.Issuers <= 1 || j == per-1 {
+		return s.IssuerURL
+	}
+	return fmt.Sprintf("%s/cluster-%04d", s.IssuerURL, (i*20+j)%(s.Issuers-1))
 }
 
 func identityName(i int) string { return fmt.Sprintf("bench-id-%05d", i) }
@@ -136,7 +149,7 @@ func (a *arm) setup(ctx context.Context, s setupSpec, progress io.Writer) ([]tar
 			}
 			for j := range per(i) {
 				if _, err := a.put(gctx, idPath(i)+"/federatedIdentityCredentials/"+fmt.Sprintf("fic-%02d", j), map[string]any{
-					"properties": map[string]any{"issuer": s.IssuerURL, "subject": subject(i, j), "audiences": []string{"api://AzureADTokenExchange"}},
+					"properties": map[string]any{"issuer": s.ficIssuer(i, j, per(i)), "subject": subject(i, j), "audiences": []string{"api://AzureADTokenExchange"}},
 				}); err != nil {
 					return err
 				}

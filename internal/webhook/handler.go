@@ -1,0 +1,318 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
+)
+
+// ErrServiceAccountNotFound is returned (wrapped) by a ServiceAccountGetter
+// when the service account does not exist.
+var ErrServiceAccountNotFound = errors.New("service account not found")
+
+// ServiceAccountGetter looks up a service account. Implementations return an
+// error wrapping ErrServiceAccountNotFound when it does not exist; any other
+// error is treated as transient.
+type ServiceAccountGetter interface {
+	Get(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error)
+}
+
+// maxBodyBytes bounds an AdmissionReview (the API server itself caps requests at 3 MiB).
+const maxBodyBytes = 8 << 20
+
+const (
+	reviewV1      = "admission.k8s.io/v1"
+	reviewV1beta1 = "admission.k8s.io/v1beta1"
+)
+
+// Handler serves POST /mutate-v1-pod. It decodes the AdmissionReview (v1 or
+// v1beta1, answered in the same version), fetches the pod's service account,
+// calls Mutate and answers with add-only JSON patch operations built against
+// the raw object, so fields unknown to our k8s.io/api version are never removed.
+//
+// Answers: malformed body → HTTP 400; service account missing → denied, 403;
+// bad annotation → denied, 400; service account lookup failure → denied, 500
+// (so callers know to retry); otherwise allowed, with a patch if anything was
+// injected. Non-CREATE operations and non-Pod objects are allowed untouched.
+type Handler struct {
+	cfg     Config
+	sas     ServiceAccountGetter
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// NewHandler returns a Handler. cfg must have passed Validate. log and
+// metrics may be nil.
+func NewHandler(cfg Config, sa ServiceAccountGetter, log *slog.Logger, metrics *Metrics) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, sas: sa, log: log, metrics: metrics}
+}
+
+// Outcomes, the values of the requests metric's "outcome" label.
+const (
+	outcomePatched = "patched"  // allowed with a patch
+	outcomeAllowed = "allowed"  // allowed, nothing to inject (already injected or nothing to do)
+	outcomeSkipped = "skipped"  // not a pod CREATE
+	outcomeDenied  = "denied"   // the pod or its service account is at fault
+	outcomeError   = "error"    // transient failure (code 500)
+	outcomeInvalid = "invalid"  // malformed HTTP request
+)
+
+// result is what one admission produced, for the response, the log and the metrics.
+type result struct {
+	outcome string
+	resp    admissionv1.AdmissionResponse
+	ops     int
+	err     error
+	// log context
+	namespace, pod, serviceAccount string
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, r, start, http.StatusMethodNotAllowed, errors.New("method not allowed"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		status := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			status = http.StatusRequestEntityTooLarge
+		}
+		h.fail(w, r, start, status, fmt.Errorf("reading body: %w", err))
+		return
+	}
+	var review admissionv1.AdmissionReview
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err))
+		return
+	}
+	if review.Kind != "AdmissionReview" || (review.APIVersion != reviewV1 && review.APIVersion != reviewV1beta1) {
+		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("unsupported %s %s, want AdmissionReview %s or %s", review.APIVersion, review.Kind, reviewV1, reviewV1beta1))
+		return
+	}
+	if review.Request == nil || review.Request.UID == "" {
+		h.fail(w, r, start, http.StatusBadRequest, errors.New("AdmissionReview has no request or no request uid"))
+		return
+	}
+
+	ctx := r.Context()
+	// The API server tells us how long it waits (?timeout=10s); stop looking up before that.
+	if d, err := time.ParseDuration(r.URL.Query().Get("timeout")); err == nil && d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	res := h.admit(ctx, review.Request)
+	res.resp.UID = review.Request.UID
+
+	out, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: review.APIVersion, Kind: "AdmissionReview"},
+		Response: &res.resp,
+	})
+	if err != nil { // cannot happen with these types; do not answer garbage
+		h.fail(w, r, start, http.StatusInternalServerError, fmt.Errorf("encoding AdmissionReview: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+
+	elapsed := time.Since(start)
+	h.metrics.observe(res.outcome, elapsed)
+	level := slog.LevelInfo
+	if res.outcome == outcomeError {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("uid", string(review.Request.UID)),
+		slog.String("operation", string(review.Request.Operation)),
+		slog.String("namespace", res.namespace),
+		slog.String("pod", res.pod),
+		slog.String("serviceAccount", res.serviceAccount),
+		slog.String("outcome", res.outcome),
+		slog.Int("patchOps", res.ops),
+		slog.Duration("duration", elapsed),
+	}
+	if res.resp.Result != nil {
+		attrs = append(attrs, slog.Int("code", int(res.resp.Result.Code)))
+	}
+	if res.err != nil {
+		attrs = append(attrs, slog.String("error", res.err.Error()))
+	}
+	h.log.LogAttrs(ctx, level, "admission", attrs...)
+}
+
+// fail answers a request that is not a usable AdmissionReview with a plain HTTP error.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, start time.Time, status int, err error) {
+	http.Error(w, "webhook: "+err.Error(), status)
+	outcome := outcomeInvalid
+	if status >= 500 {
+		outcome = outcomeError
+	}
+	h.metrics.observe(outcome, time.Since(start))
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "admission request rejected",
+		slog.Int("status", status), slog.String("remote", r.RemoteAddr), slog.String("error", err.Error()))
+}
+
+func denied(code int32, reason metav1.StatusReason, msg string) admissionv1.AdmissionResponse {
+	return admissionv1.AdmissionResponse{
+		Allowed: false,
+		Result:  &metav1.Status{Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg},
+	}
+}
+
+// admit decides one request. It never returns a response without outcome.
+func (h *Handler) admit(ctx context.Context, req *admissionv1.AdmissionRequest) result {
+	res := result{namespace: req.Namespace, pod: req.Name}
+	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" {
+		res.outcome, res.resp = outcomeSkipped, admissionv1.AdmissionResponse{Allowed: true}
+		return res
+	}
+	if len(req.Object.Raw) == 0 {
+		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: admission request carries no pod")
+		return res
+	}
+	var pod corev1.Pod
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &pod); err != nil {
+		res.err = err
+		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: decoding pod: "+err.Error())
+		return res
+	}
+	// Template pods (from controllers) carry no namespace; the request does.
+	pod.Namespace = req.Namespace
+	if res.pod == "" {
+		res.pod = pod.Name
+	}
+	if res.pod == "" && pod.GenerateName != "" {
+		res.pod = pod.GenerateName + "(generated)"
+	}
+	if len(pod.Spec.Containers)+len(pod.Spec.InitContainers) == 0 {
+		// Nothing to inject into; the API server rejects such a pod on its own.
+		res.outcome, res.resp = outcomeAllowed, admissionv1.AdmissionResponse{Allowed: true}
+		return res
+	}
+	saName := pod.Spec.ServiceAccountName
+	if saName == "" {
+		saName = pod.Spec.DeprecatedServiceAccount
+	}
+	if saName == "" {
+		saName = "default"
+	}
+	res.serviceAccount = saName
+
+	sa, err := h.sas.Get(ctx, pod.Namespace, saName)
+	switch {
+	case errors.Is(err, ErrServiceAccountNotFound):
+		res.err = err
+		res.outcome, res.resp = outcomeDenied, denied(http.StatusForbidden, metav1.StatusReasonForbidden,
+			fmt.Sprintf("service account %q not found in namespace %q", saName, pod.Namespace))
+		return res
+	case err != nil:
+		res.err = err
+		res.outcome, res.resp = outcomeError, denied(http.StatusInternalServerError, metav1.StatusReasonInternalError,
+			fmt.Sprintf("webhook: looking up service account %q in namespace %q: %v", saName, pod.Namespace, err))
+		return res
+	}
+
+	mutated, err := Mutate(&pod, sa, h.cfg)
+	if err != nil {
+		res.err = err
+		if _, ok := errors.AsType[*AnnotationError](err); ok {
+			res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error())
+			return res
+		}
+		res.outcome, res.resp = outcomeError, denied(http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
+		return res
+	}
+	ops, err := patchOps(&pod, mutated)
+	if err == nil && len(ops) > 0 {
+		var patch []byte
+		if patch, err = json.Marshal(ops); err == nil {
+			pt := admissionv1.PatchTypeJSONPatch
+			res.ops = len(ops)
+			res.outcome, res.resp = outcomePatched, admissionv1.AdmissionResponse{Allowed: true, Patch: patch, PatchType: &pt}
+			return res
+		}
+	}
+	if err != nil {
+		res.err = err
+		res.outcome, res.resp = outcomeError, denied(http.StatusInternalServerError, metav1.StatusReasonInternalError, "webhook: building patch: "+err.Error())
+		return res
+	}
+	res.outcome, res.resp = outcomeAllowed, admissionv1.AdmissionResponse{Allowed: true}
+	return res
+}
+
+// patchOps turns what Mutate appended into JSON patch "add" operations
+// against the raw object the API server sent. Mutate only appends to env,
+// volumeMounts and volumes, so nothing else is touched: fields unknown to
+// our k8s.io/api version survive, and there is never a "remove".
+func patchOps(orig, mutated *corev1.Pod) ([]jsonpatch.Operation, error) {
+	if len(orig.Spec.InitContainers) != len(mutated.Spec.InitContainers) || len(orig.Spec.Containers) != len(mutated.Spec.Containers) {
+		return nil, errors.New("webhook: patch: container count changed")
+	}
+	var ops []jsonpatch.Operation
+	var err error
+	for _, list := range []struct {
+		path      string
+		orig, mut []corev1.Container
+	}{
+		{"/spec/initContainers/", orig.Spec.InitContainers, mutated.Spec.InitContainers},
+		{"/spec/containers/", orig.Spec.Containers, mutated.Spec.Containers},
+	} {
+		for i := range list.orig {
+			base := list.path + strconv.Itoa(i)
+			if ops, err = appendOps(ops, base+"/env", list.orig[i].Env, list.mut[i].Env, envName); err != nil {
+				return nil, err
+			}
+			if ops, err = appendOps(ops, base+"/volumeMounts", list.orig[i].VolumeMounts, list.mut[i].VolumeMounts, mountName); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return appendOps(ops, "/spec/volumes", orig.Spec.Volumes, mutated.Spec.Volumes, volumeName)
+}
+
+func envName(e corev1.EnvVar) string        { return e.Name }
+func mountName(m corev1.VolumeMount) string { return m.Name }
+func volumeName(v corev1.Volume) string     { return v.Name }
+
+// appendOps adds the elements of want beyond have: the whole list when have
+// is empty (the member may be absent or null in the raw object), else one
+// "/-" append per element. want must extend have.
+func appendOps[T any](ops []jsonpatch.Operation, path string, have, want []T, name func(T) string) ([]jsonpatch.Operation, error) {
+	if len(want) < len(have) {
+		return nil, fmt.Errorf("webhook: patch: %s shrank", path)
+	}
+	for i := range have {
+		if name(have[i]) != name(want[i]) {
+			return nil, fmt.Errorf("webhook: patch: %s/%d changed", path, i)
+		}
+	}
+	switch {
+	case len(want) == len(have):
+		return ops, nil
+	case len(have) == 0:
+		return append(ops, jsonpatch.NewOperation("add", path, want)), nil
+	}
+	for _, v := range want[len(have):] {
+		ops = append(ops, jsonpatch.NewOperation("add", path+"/-", v))
+	}
+	return ops, nil
+}

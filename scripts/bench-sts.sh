@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bench-sts.sh: loopback benchmark of wif's token exchange (HTTP path).
+#
+# Runs, in one go, with wif pinned to one core (taskset -c $SERVER_CPU) and
+# the load generator on another ($GEN_CPU):
+#   1. the raw RSA-2048 PKCS#1 v1.5 sign rate on the server's core (baseline)
+#   2. RS256, fresh assertions, 10 FICs: maximum rate, then p99 at half of it
+#   3. the baseline again (the two are averaged: other load drifts)
+#   4. ES256 (--token-signing-alg ES256), fresh assertions
+#   5. RS256 with --token-reuse, fresh assertions
+#   6. RS256 with 100k FICs on 10k identities, with the server's RSS
+# and prints a summary with ratios and PASS/FAIL per target. Everything is
+# on 127.0.0.1; every run is bounded in time; wif is stopped on exit.
+#
+# Environment (defaults in brackets):
+#   DURATION [8s]        length of each timed phase
+#   CONCURRENCY [32]     closed-loop in-flight requests
+#   PROTO [h1]           h1 (HTTP/1.1 keep-alive) or h2
+#   SERVER_CPU [0] GEN_CPU [1]
+#   BIG_IDENTITIES [10000] BIG_FICS [100000] BIG_CLIENTS [1000] BIG_ISSUERS [1000]
+#   RS_RATE_CAP [2500] HIGH_RATE_CAP [9000]
+#                        assertions pre-minted per second of DURATION (a run
+#                        stops early, and says so, if they run out)
+#   OUT [mktemp -d]      where JSON results, logs and binaries go
+#   ONLY                 space-separated subset: rs256 es256 reuse fics100k
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-8s}
+DUR_S=${DURATION%s}
+if ! [[ $DUR_S =~ ^[0-9]+$ ]] || (( DUR_S < 1 || DUR_S > 120 )); then
+	echo "DURATION must be whole seconds between 1s and 120s, got $DURATION" >&2
+	exit 2
+fi
+CONCURRENCY=${CONCURRENCY:-32}
+PROTO=${PROTO:-h1}
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+BIG_IDENTITIES=${BIG_IDENTITIES:-10000}
+BIG_FICS=${BIG_FICS:-100000}
+BIG_CLIENTS=${BIG_CLIENTS:-1000}
+BIG_ISSUERS=${BIG_ISSUERS:-1000}
+RS_RATE_CAP=${RS_RATE_CAP:-2500}
+HIGH_RATE_CAP=${HIGH_RATE_CAP:-9000}
+ONLY=${ONLY:-rs256 es256 reuse fics100k}
+OUT=${OUT:-$(mktemp -d /tmp/wif-bench.XXXXXX)}
+mkdir -p "$OUT"
+
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 2; }
+if (( $(nproc) < 2 )); then
+	echo "need at least 2 CPUs (server and generator on separate cores)" >&2
+	exit 2
+fi
+
+PIDFILE=$OUT/wif.pid
+cleanup() {
+	if [[ -s $PIDFILE ]]; then
+		kill "$(cat "$PIDFILE")" 2>/dev/null || true
+		rm -f "$PIDFILE"
+	fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+echo "== building into $OUT/bin"
+go build -o "$OUT/bin/wif" ./cmd/wif
+go build -o "$OUT/bin/load" ./test/load
+LOAD=$OUT/bin/load
+
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+	echo "kernel: $(uname -r)"
+	echo "go: $(go version | cut -d' ' -f3-)"
+	echo "wif: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "duration $DURATION, concurrency $CONCURRENCY, proto $PROTO, server core $SERVER_CPU, generator core $GEN_CPU"
+} | tee "$OUT/env.txt"
+
+# run NAME TIMEOUT_S ARGS...: one load run, bounded in time.
+run() {
+	local name=$1 limit=$2
+	shift 2
+	echo "== $name"
+	timeout --signal=INT --kill-after=20 "$limit" "$LOAD" run -wif "$OUT/bin/wif" \
+		-server-cpus "$SERVER_CPU" -generator-cpus "$GEN_CPU" -proto "$PROTO" \
+		-concurrency "$CONCURRENCY" -duration "$DURATION" -pid-file "$PIDFILE" \
+		-name "$name" -json "$OUT/$name.json" "$@" 2> >(tee "$OUT/$name.log" >&2)
+}
+sign() {
+	echo "== baseline: raw RSA-2048 sign on core $SERVER_CPU ($1)"
+	taskset -c "$SERVER_CPU" "$LOAD" sign -duration 5s -json "$OUT/$1.json"
+}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+status=0
+sign baseline1
+if want rs256; then
+	run rs256 $((DUR_S * 3 + 120)) -assertions $((RS_RATE_CAP * DUR_S)) -rate-fraction 0.5 || status=1
+fi
+sign baseline2
+if want es256; then
+	run es256 $((DUR_S * 3 + 180)) -wif-args "--token-signing-alg ES256" -assertions $((HIGH_RATE_CAP * DUR_S)) || status=1
+fi
+if want reuse; then
+	run reuse $((DUR_S * 3 + 180)) -wif-args "--token-reuse" -assertions $((HIGH_RATE_CAP * DUR_S)) || status=1
+fi
+if want fics100k; then
+	run fics100k $((DUR_S * 3 + 900)) -identities "$BIG_IDENTITIES" -fics "$BIG_FICS" \
+		-clients "$BIG_CLIENTS" -issuers "$BIG_ISSUERS" -setup-concurrency 16 \
+		-assertions $((RS_RATE_CAP * DUR_S)) || status=1
+fi
+
+echo
+echo "== summary ($OUT)"
+cat "$OUT/env.txt"
+args=(-baseline "$OUT/baseline1.json" -baseline2 "$OUT/baseline2.json" -json "$OUT/summary.json")
+for s in rs256 es256 reuse fics100k; do
+	[[ -s $OUT/$s.json ]] || continue
+	args+=(-"$s" "$OUT/$s.json")
+	[[ $s == rs256 ]] && args+=(-half "$OUT/$s.json")
+done
+"$LOAD" report "${args[@]}" | tee "$OUT/summary.txt" || status=1
+exit $status
