@@ -21,6 +21,9 @@
 #   RS_RATE_CAP [2500] HIGH_RATE_CAP [9000]
 #                        assertions pre-minted per second of DURATION (a run
 #                        stops early, and says so, if they run out)
+#   NICE [0]             run server, generator and baseline under "nice -n
+#                        $NICE" (e.g. -10, as root) on a machine shared with
+#                        other work, so that it disturbs the figures less
 #   OUT [mktemp -d]      where JSON results, logs and binaries go
 #   ONLY                 space-separated subset: rs256 es256 reuse fics100k
 set -euo pipefail
@@ -43,6 +46,7 @@ BIG_ISSUERS=${BIG_ISSUERS:-1000}
 RS_RATE_CAP=${RS_RATE_CAP:-2500}
 HIGH_RATE_CAP=${HIGH_RATE_CAP:-9000}
 ONLY=${ONLY:-rs256 es256 reuse fics100k}
+NICE=${NICE:-0}
 OUT=${OUT:-$(mktemp -d /tmp/wif-bench.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -74,7 +78,7 @@ LOAD=$OUT/bin/load
 	echo "go: $(go version | cut -d' ' -f3-)"
 	echo "wif: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "duration $DURATION, concurrency $CONCURRENCY, proto $PROTO, server core $SERVER_CPU, generator core $GEN_CPU"
+	echo "duration $DURATION, concurrency $CONCURRENCY, proto $PROTO, server core $SERVER_CPU, generator core $GEN_CPU, nice $NICE"
 } | tee "$OUT/env.txt"
 
 # run NAME TIMEOUT_S ARGS...: one load run, bounded in time.
@@ -82,14 +86,14 @@ run() {
 	local name=$1 limit=$2
 	shift 2
 	echo "== $name"
-	timeout --signal=INT --kill-after=20 "$limit" "$LOAD" run -wif "$OUT/bin/wif" \
+	timeout --signal=INT --kill-after=20 "$limit" nice -n "$NICE" "$LOAD" run -wif "$OUT/bin/wif" \
 		-server-cpus "$SERVER_CPU" -generator-cpus "$GEN_CPU" -proto "$PROTO" \
 		-concurrency "$CONCURRENCY" -duration "$DURATION" -pid-file "$PIDFILE" \
 		-name "$name" -json "$OUT/$name.json" "$@" 2> >(tee "$OUT/$name.log" >&2)
 }
 sign() {
 	echo "== baseline: raw RSA-2048 sign on core $SERVER_CPU ($1)"
-	taskset -c "$SERVER_CPU" "$LOAD" sign -duration 5s -json "$OUT/$1.json"
+	nice -n "$NICE" taskset -c "$SERVER_CPU" "$LOAD" sign -duration 5s -json "$OUT/$1.json"
 }
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 

@@ -144,6 +144,9 @@ type Result struct {
 // Match finds the credential that accepts p: issuer, subject (or
 // expression) and audience all equal, case-sensitively.
 func Match(p Presented, creds []Credential) Result {
+	if p.Claim == nil {
+		p.Claim = func(string) (string, bool) { return "", false }
+	}
 	if len(creds) == 0 {
 		return Result{Outcome: NoCredentials, Reason: "the identity has no federated identity credentials"}
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/wifproject/wif/internal/arm"
 	"github.com/wifproject/wif/internal/cluster"
 	"github.com/wifproject/wif/internal/federation"
+	"github.com/wifproject/wif/internal/keyvault"
 	"github.com/wifproject/wif/internal/oidc"
 	"github.com/wifproject/wif/internal/pki"
 	"github.com/wifproject/wif/internal/reqlog"
@@ -106,9 +108,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		VaultURL:           cfg.vaultURL,
 	}, db, verifier, now)
 
+	kek, err := keyvault.LoadOrCreateKEK(filepath.Join(cfg.DataDir, "kek.bin"))
+	if err != nil {
+		return err
+	}
+	publicPort := ""
+	if u, err := url.Parse(cfg.PublicURL); err == nil {
+		publicPort = u.Port()
+	}
+	vaults := keyvault.NewHandler(keyvault.Config{DNSSuffix: cfg.VaultDNSSuffix, PublicURL: cfg.PublicURL, Port: publicPort},
+		keyvault.Deps{Store: db, Roles: db, Tokens: verifier, Sealer: kek, Now: now})
+
 	stsMux := http.NewServeMux()
 	sts.NewHandler(svc, now).Register(stsMux)
-	root := &router{arm: armHandler, sts: stsMux, oidc: cluster.NewIssuerHandler(db, cfg.PublicURL, now), ready: func(ctx context.Context) error {
+	root := &router{arm: armHandler, sts: stsMux, oidc: cluster.NewIssuerHandler(db, cfg.PublicURL, now), vaults: vaults, ready: func(ctx context.Context) error {
 		_, err := db.Generation(ctx)
 		return err
 	}}
@@ -135,6 +148,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	go rotateKeys(ctx, keyring, db, log)
+	go purgeDeletedSecrets(ctx, db, now, log)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -186,6 +200,24 @@ func rotateKeys(ctx context.Context, k *token.Keyring, db *store.DB, log *slog.L
 	}
 }
 
+// purgeDeletedSecrets removes soft-deleted secrets whose retention ended.
+func purgeDeletedSecrets(ctx context.Context, db *store.DB, now func() time.Time, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := db.PurgeExpiredSecrets(ctx, now()); err != nil {
+			log.Warn("purge deleted secrets", "error", err)
+		} else if n > 0 {
+			log.Info("purged deleted secrets", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // outboundClient trusts the system pool (so SSL_CERT_FILE and SSL_CERT_DIR
 // work), wif's own CA, and an optional extra CA file.
 func outboundClient(extraCA string, ownCA []byte) (*http.Client, error) {
@@ -215,15 +247,20 @@ func outboundClient(extraCA string, ownCA []byte) (*http.Client, error) {
 // router sends ARM paths to the control plane, health paths to the health
 // checks and everything else to the token service.
 type router struct {
-	arm   http.Handler
-	sts   http.Handler
-	oidc  http.Handler // cluster OIDC issuers
-	ready func(context.Context) error
+	vaults *keyvault.Handler // Key Vault data plane, by Host
+	arm    http.Handler
+	sts    http.Handler
+	oidc   http.Handler // cluster OIDC issuers
+	ready  func(context.Context) error
 }
 
 var armRoots = map[string]bool{"subscriptions": true, "tenants": true, "providers": true, "metadata": true}
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rt.vaults.Match(r.Host) {
+		rt.vaults.ServeHTTP(w, r)
+		return
+	}
 	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	first = strings.ToLower(first)
 	switch {

@@ -168,3 +168,37 @@ type ClusterKey struct {
 	CreatedAt  time.Time
 	RetireAt   time.Time
 }
+
+// SecretVersion is one version of a Key Vault secret. Value is the sealed
+// (encrypted) value as produced by the data plane; the store never sees
+// plaintext. Names are case-insensitive and keep the casing the secret was
+// first created with; Version is 32 lowercase hex characters.
+type SecretVersion struct {
+	VaultName   string
+	Name        string
+	Version     string
+	Value       []byte
+	ContentType string
+	Tags        map[string]string
+	Enabled     bool
+	NotBefore   time.Time // zero: none
+	Expires     time.Time // zero: none
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// DeletedSecret is a soft-deleted secret: its latest version and when it
+// was deleted and is due to be purged.
+type DeletedSecret struct {
+	Latest         SecretVersion
+	DeletedAt      time.Time
+	ScheduledPurge time.Time
+}
+
+// SecretPage selects one page of a secret listing: the entries whose sort
+// key is greater than After ("" for the first page), at most Limit of them
+// (0 for all). Secrets sort by lower-cased name, versions by version.
+type SecretPage struct {
+	After string
+	Limit int
+}

@@ -184,11 +184,12 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 
 // readForm merges the query string and the urlencoded body.
 func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, errorf(90023, "invalid_request", "The request body must be application/x-www-form-urlencoded, not '%s'.", truncate(ct))
-		}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		// Parse the body as a form anyway, as Entra does.
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errorf(90023, "invalid_request", "The request body must be application/x-www-form-urlencoded, not '%s'.", truncate(ct))
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
 )
 
 // Grant types and assertion types the token endpoint accepts.
@@ -102,8 +103,8 @@ func ParseRequest(form url.Values) (Request, *Error) {
 		default:
 			return Request{}, missingParam("scope")
 		}
-		if strings.ContainsAny(req.Audience, " \t\r\n") {
-			return Request{}, invalidScope(req.Audience, "a resource cannot contain whitespace")
+		if req.Audience == "" || strings.IndexFunc(req.Audience, unicode.IsSpace) >= 0 {
+			return Request{}, invalidScope(req.Audience, "a resource must be non-empty and cannot contain whitespace")
 		}
 	default:
 		return Request{}, &Error{Code: 70003, Err: "unsupported_grant_type", Desc: fmt.Sprintf("The app requested an unsupported grant type '%s'.", truncate(grant))}

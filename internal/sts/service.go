@@ -115,7 +115,7 @@ func (s *Service) Exchange(ctx context.Context, tenant string, req Request) (Iss
 	}
 	client, err := s.dir.Client(ctx, req.ClientID)
 	switch {
-	case errors.Is(err, store.ErrNotFound) || (err == nil && !alias && client.Principal.TenantID != tenant):
+	case errors.Is(err, store.ErrNotFound) || (err == nil && !alias && !strings.EqualFold(client.Principal.TenantID, tenant)):
 		return Issued{}, errorf(700016, "unauthorized_client", "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant.", truncate(req.ClientID), truncate(tenant))
 	case err != nil:
 		return Issued{}, err

@@ -121,7 +121,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if !ok1 || !ok2 || len(raw) > 16<<10 {
 		return nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict()
 	hb, err1 := enc.DecodeString(h)
 	pb, err2 := enc.DecodeString(p)
 	sig, err3 := enc.DecodeString(s)

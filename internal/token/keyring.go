@@ -38,9 +38,10 @@ type Keyring struct {
 	now     func() time.Time
 	refresh time.Duration
 
-	mu      sync.RWMutex
-	tenants map[string]*tenantKeys
-	loadMu  sync.Mutex // serialises loads and rotations
+	mu       sync.RWMutex
+	tenants  map[string]*tenantKeys
+	lastMiss map[string]time.Time // last reload for an unknown kid, per tenant
+	loadMu   sync.Mutex           // serialises loads and rotations
 }
 
 type tenantKeys struct {
@@ -60,7 +61,7 @@ type signingKey struct {
 // NewKeyring returns a keyring that re-reads the store every refresh (for
 // keys rotated by other replicas) and rotates keys according to policy.
 func NewKeyring(ks KeyStore, policy Policy, refresh time.Duration, now func() time.Time) *Keyring {
-	return &Keyring{store: ks, policy: policy, now: now, refresh: refresh, tenants: map[string]*tenantKeys{}}
+	return &Keyring{store: ks, policy: policy, now: now, refresh: refresh, tenants: map[string]*tenantKeys{}, lastMiss: map[string]time.Time{}}
 }
 
 // get returns the tenant's keys, loading them when absent or due.
@@ -73,7 +74,12 @@ func (k *Keyring) get(ctx context.Context, tenantID string) (*tenantKeys, error)
 	}
 	if err := k.Load(ctx, tenantID); err != nil {
 		if t != nil {
-			return t, nil // keep serving the last good keys
+			// Keep serving the last good keys, and retry after a while
+			// rather than on every call.
+			k.mu.Lock()
+			t.refreshAt = k.now().Add(k.refresh)
+			k.mu.Unlock()
+			return t, nil
 		}
 		return nil, err
 	}
@@ -155,8 +161,28 @@ func (k *Keyring) PublicKey(ctx context.Context, tenantID, kid string) (crypto.P
 	if pub, ok := t.public[kid]; ok {
 		return pub, nil
 	}
+	// Another replica may have rotated: reload, at most once per
+	// unknownKIDInterval per tenant, since callers pass untrusted kids.
+	now := k.now()
+	k.mu.Lock()
+	due := now.Sub(k.lastMiss[tenantID]) >= unknownKIDInterval
+	if due {
+		k.lastMiss[tenantID] = now
+	}
+	k.mu.Unlock()
+	if due && k.Load(ctx, tenantID) == nil {
+		k.mu.RLock()
+		pub, ok := k.tenants[tenantID].public[kid]
+		k.mu.RUnlock()
+		if ok {
+			return pub, nil
+		}
+	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownKey, kid)
 }
+
+// unknownKIDInterval bounds reloads caused by unknown key ids.
+const unknownKIDInterval = 10 * time.Second
 
 // Sign serialises claims and signs them with the tenant's active key,
 // returning a compact JWS.

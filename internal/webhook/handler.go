@@ -64,12 +64,12 @@ func NewHandler(cfg Config, sa ServiceAccountGetter, log *slog.Logger, metrics *
 
 // Outcomes, the values of the requests metric's "outcome" label.
 const (
-	outcomePatched = "patched"  // allowed with a patch
-	outcomeAllowed = "allowed"  // allowed, nothing to inject (already injected or nothing to do)
-	outcomeSkipped = "skipped"  // not a pod CREATE
-	outcomeDenied  = "denied"   // the pod or its service account is at fault
-	outcomeError   = "error"    // transient failure (code 500)
-	outcomeInvalid = "invalid"  // malformed HTTP request
+	outcomePatched = "patched" // allowed with a patch
+	outcomeAllowed = "allowed" // allowed, nothing to inject (already injected or nothing to do)
+	outcomeSkipped = "skipped" // not a pod CREATE
+	outcomeDenied  = "denied"  // the pod or its service account is at fault
+	outcomeError   = "error"   // transient failure (code 500)
+	outcomeInvalid = "invalid" // malformed HTTP request
 )
 
 // result is what one admission produced, for the response, the log and the metrics.

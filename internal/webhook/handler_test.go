@@ -152,8 +152,8 @@ func TestHandler(t *testing.T) {
 			wantGets: []string{"other/workload"},
 		},
 		{
-			name: "default service account when none named",
-			body: reviewJSON(t, reviewV1, admissionv1.Create, "apps", `{"spec":{"containers":[{"name":"a"}]}}`),
+			name:     "default service account when none named",
+			body:     reviewJSON(t, reviewV1, admissionv1.Create, "apps", `{"spec":{"containers":[{"name":"a"}]}}`),
 			wantHTTP: 200, wantCode: 403, wantMsg: `service account "default" not found in namespace "apps"`, wantAPIVer: reviewV1,
 			wantGets: []string{"apps/default"},
 		},
@@ -201,7 +201,10 @@ func TestHandler(t *testing.T) {
 			sas := newFakeSAs(workload)
 			sas.err = tt.getterErr
 			h := NewHandler(testConfig, sas, nil, nil)
-			target := cmpOr(tt.target, PathMutate+"?timeout=10s")
+			target := tt.target
+			if target == "" {
+				target = PathMutate + "?timeout=10s"
+			}
 			rec, review := post(t, h, target, tt.body)
 			if rec.Code != tt.wantHTTP {
 				t.Fatalf("HTTP status = %d, want %d; body %s", rec.Code, tt.wantHTTP, rec.Body)

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -97,7 +98,7 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 	}
 	certs := &certReloader{
 		certFile: cfg.CertFile, keyFile: cfg.KeyFile,
-		interval: cmpOr(cfg.CertCheckInterval, 5*time.Second),
+		interval: cmp.Or(cfg.CertCheckInterval, 5*time.Second),
 		now:      cfg.Now, log: log,
 	}
 	if certs.now == nil {
@@ -145,7 +146,7 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 		Handler:   mux,
 		Protocols: protocols,
 		TLSConfig: &tls.Config{
-			MinVersion:     cmpOr(cfg.TLSMinVersion, tls.VersionTLS12),
+			MinVersion:     cmp.Or(cfg.TLSMinVersion, tls.VersionTLS12),
 			GetCertificate: certs.GetCertificate,
 		},
 		ReadHeaderTimeout: 10 * time.Second,
@@ -167,7 +168,7 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 		return fmt.Errorf("webhook: serve: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cmpOr(cfg.ShutdownTimeout, 10*time.Second))
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(cfg.ShutdownTimeout, 10*time.Second))
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("webhook: shutdown: %w", err)
@@ -176,14 +177,6 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 		return fmt.Errorf("webhook: serve: %w", err)
 	}
 	return nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // certReloader serves the key pair from disk, reloading it when either
