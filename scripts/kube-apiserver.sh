@@ -141,6 +141,7 @@ start() {
 		--etcd-servers "http://127.0.0.1:$etcd_port" \
 		--bind-address 127.0.0.1 \
 		--advertise-address 127.0.0.1 \
+		--endpoint-reconciler-type none \
 		--secure-port "$port" \
 		--cert-dir "$dir/certs" \
 		--token-auth-file "$dir/tokens.csv" \

@@ -52,7 +52,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(e.serveCmd(), e.loginCmd(), e.logoutCmd(), e.accountCmd(), e.groupCmd(), e.identityCmd(), e.roleCmd(), e.keyvaultCmd(), e.aksCmd(), e.federateCmd(), e.explainCmd())
+	root.AddCommand(e.serveCmd(), e.loginCmd(), e.logoutCmd(), e.accountCmd(), e.groupCmd(), e.identityCmd(), e.roleCmd(), e.keyvaultCmd(), e.aksCmd(), e.federateCmd(), e.explainCmd(), e.webhookCmd())
 	return root.ExecuteContext(ctx)
 }
 
