@@ -17,7 +17,10 @@
 #           KUBECONFIG=<dir>/kubeconfig  KUBE_SERVER=https://127.0.0.1:<port>
 #           KUBE_TOKEN=<admin bearer token>  KUBE_CA=<serving CA file>
 #       (also written to <dir>/env). Service-account keys are generated
-#       into <dir> when not given; issuer defaults to https://127.0.0.1:<port>.
+#       into <dir> when not given (a signing key alone is also accepted as
+#       the public key); issuer defaults to https://127.0.0.1:<port>. Only
+#       "default/default" exists as a service account: no controller-manager
+#       or kubelet runs, so pods stay Pending.
 #
 #   scripts/kube-apiserver.sh stop <dir>
 #       Stop the etcd and kube-apiserver started by "start <dir>".
@@ -65,7 +68,9 @@ build() {
 		rm -rf "$tmp"
 	fi
 	if ! command -v etcd >/dev/null; then
-		[[ $(id -u) == 0 ]] && command -v apt-get >/dev/null || die "etcd not found: install Debian's etcd-server"
+		if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+			die "etcd not found: install Debian's etcd-server"
+		fi
 		log "installing etcd-server"
 		apt-get update -qq >&2
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >&2
@@ -193,6 +198,9 @@ contexts:
 current-context: wif
 EOF
 	chmod 600 "$dir/kubeconfig"
+	# No kube-controller-manager runs, so create the "default" service account
+	# it would create, letting pods without serviceAccountName be admitted.
+	"$KUBECTL" --kubeconfig "$dir/kubeconfig" create serviceaccount default --namespace default >/dev/null
 	{
 		echo "KUBECONFIG=$dir/kubeconfig"
 		echo "KUBE_SERVER=$server"
