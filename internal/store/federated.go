@@ -8,6 +8,13 @@ import (
 
 const ficCols = `principal_id, name, issuer, subject, audience, description, expression, created_at, updated_at`
 
+// ficClashQuery counts other credentials of a principal with the same
+// issuer and (non-empty) subject. "subject <> ''" lets SQLite use the
+// partial unique index on (principal, issuer, subject) instead of scanning
+// every credential of the issuer.
+const ficClashQuery = `SELECT COUNT(*) FROM federated_credentials
+	WHERE principal_key = $1 AND issuer = $2 AND subject = $3 AND subject <> '' AND name_key <> $4`
+
 func scanFIC(s scanner) (FederatedCredential, error) {
 	var (
 		f                FederatedCredential
@@ -65,8 +72,7 @@ func (db *DB) PutFederatedCredential(ctx context.Context, fic FederatedCredentia
 		}
 		if fic.Subject != "" {
 			var clash int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM federated_credentials
-				WHERE principal_key = $1 AND issuer = $2 AND subject = $3 AND name_key <> $4`,
+			if err := tx.QueryRowContext(ctx, ficClashQuery,
 				pk, fic.Issuer, fic.Subject, nk).Scan(&clash); err != nil {
 				return err
 			}
