@@ -9,7 +9,7 @@ import (
 const ficCols = `principal_id, name, issuer, subject, audience, description, expression, created_at, updated_at`
 
 // ficClashQuery counts other credentials of a principal with the same
-// issuer and (non-empty) subject. "subject <> ''" lets SQLite use the
+// issuer and (non-empty) subject. "subject <> ”" lets SQLite use the
 // partial unique index on (principal, issuer, subject) instead of scanning
 // every credential of the issuer.
 const ficClashQuery = `SELECT COUNT(*) FROM federated_credentials
