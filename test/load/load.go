@@ -85,7 +85,7 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		warmup     = fs.Int("warmup", 1000, "untimed requests before the closed-loop phase")
 		proto      = fs.String("proto", "h1", "h1 (HTTP/1.1 keep-alive, one connection per in-flight request) or h2 (one multiplexed connection)")
 		openRate   = fs.Float64("rate", 0, "open-loop phase at this fixed rate in exchanges/s (0: none)")
-		openFrac   = fs.Float64("rate-fraction", 0, "open-loop phase at this fraction of the closed-loop rate, e.g. 0.5 (0: none)")
+		openFrac   = fs.Float64("rate-fraction", 0, "open-loop phase at this fraction of the closed-loop maximum (exchanges per server CPU-second), e.g. 0.5 (0: none)")
 		skipClosed = fs.Bool("no-closed", false, "skip the closed-loop phase (use with -rate)")
 		openConns  = fs.Int("open-workers", 64, "open-loop workers (in-flight bound)")
 		dataDir    = fs.String("data-dir", "", "wif data directory (default: a new temporary one, removed afterwards)")
@@ -206,7 +206,10 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	rate := *openRate
 	if *openFrac > 0 && res.Closed != nil {
-		rate = *openFrac * res.Closed.PerSec
+		// The maximum is what the server's core does when it has all of
+		// it: exchanges per server CPU-second (the wall-clock rate is lower
+		// when other processes share the core).
+		rate = *openFrac * max(res.Closed.PerSec, res.Closed.PerCPUSec)
 	}
 	if rate > 0 && ctx.Err() == nil {
 		n := int(rate*duration.Seconds()) + 1

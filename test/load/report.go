@@ -95,7 +95,11 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		return *rr.Closed
 	}
 	ph := func(p Phase) string {
-		return fmt.Sprintf("%.0f/core-s (wall %.0f/s), p50 %.2f p99 %.2f ms, %d err", rate(p), p.PerSec, p.P50ms, p.P99ms, p.Errors)
+		out := fmt.Sprintf("%.0f/core-s (wall %.0f/s), p50 %.2f p99 %.2f ms, %d err", rate(p), p.PerSec, p.P50ms, p.P99ms, p.Errors)
+		if other := p.CoreBusy - p.ServerCPU; other > 0.10 {
+			out += fmt.Sprintf("; %.0f%% of the core went to other processes", 100*other)
+		}
+		return out
 	}
 	if hasSign {
 		add("raw RSA-2048 sign (1 core)", fmt.Sprintf("%.0f signs/core-s (wall %.0f/s)", signRate, sign.SignsPerSec), signRate, "baseline", true)
