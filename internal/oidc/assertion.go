@@ -7,10 +7,12 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,13 +64,23 @@ type Header struct {
 type Assertion struct {
 	Header Header
 	Claims Claims
-	jws    *jose.JSONWebSignature
+
+	signingInput string // header.payload, as received
+	signature    []byte
 }
+
+// jwsEncoding is the unpadded base64url of compact JWS (RFC 7515), strict so that
+// one token has one encoding.
+var jwsEncoding = base64.RawURLEncoding.Strict()
 
 // Parse decodes a compact JWS without verifying it. The token must be at
 // most MaxAssertionSize bytes, have three parts, be signed with an algorithm
 // in AllowedAlgorithms and carry a JSON object of claims. Errors wrap
 // ErrMalformed or ErrAlgorithm.
+//
+// Parsing is done here, once, rather than through go-jose's generic JWS
+// object: this is the token exchange's hot path, and the signature check in
+// Verify is a direct call into crypto/rsa, crypto/ecdsa or crypto/ed25519.
 func Parse(raw string) (*Assertion, error) {
 	if len(raw) > MaxAssertionSize {
 		return nil, fmt.Errorf("%w: %d bytes exceeds the limit of %d", ErrMalformed, len(raw), MaxAssertionSize)
@@ -76,26 +88,54 @@ func Parse(raw string) (*Assertion, error) {
 	if n := strings.Count(raw, "."); n != 2 {
 		return nil, fmt.Errorf("%w: compact JWS must have 3 parts, got %d", ErrMalformed, n+1)
 	}
-	jws, err := jose.ParseSignedCompact(raw, allowedAlgorithms)
+	h, rest, _ := strings.Cut(raw, ".")
+	p, sig, _ := strings.Cut(rest, ".")
+	hb, err := jwsEncoding.DecodeString(h)
+	if err != nil || len(hb) == 0 {
+		return nil, fmt.Errorf("%w: header is not base64url", ErrMalformed)
+	}
+	pb, err := jwsEncoding.DecodeString(p)
 	if err != nil {
-		if ua, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
-			return nil, fmt.Errorf("%w: alg %q (allowed: %s)", ErrAlgorithm, truncate(string(ua.Got)), algList())
+		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
+	}
+	if strings.IndexFunc(sig, func(r rune) bool { return !isBase64URL(r) }) >= 0 {
+		return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
+	}
+	// A signature of valid characters that still does not decode (a
+	// truncated one) fails in Verify, like one that does not verify.
+	signature, err := jwsEncoding.DecodeString(sig)
+	if err != nil {
+		signature = nil
+	}
+	var hdr struct {
+		Alg  json.RawMessage `json:"alg"`
+		KID  *string         `json:"kid"`
+		Crit json.RawMessage `json:"crit"`
+		B64  json.RawMessage `json:"b64"`
+		Zip  json.RawMessage `json:"zip"`
+	}
+	if err := json.Unmarshal(hb, &hdr); err != nil {
+		return nil, fmt.Errorf("%w: header is not a JSON object of the expected types", ErrMalformed)
+	}
+	var alg string
+	if err := json.Unmarshal(hdr.Alg, &alg); err != nil || !slices.Contains(allowedAlgorithms, jose.SignatureAlgorithm(alg)) {
+		if alg == "" && len(hdr.Alg) > 0 && hdr.Alg[0] != '"' {
+			alg = string(hdr.Alg)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrMalformed, truncate(err.Error()))
+		return nil, fmt.Errorf("%w: alg %q (allowed: %s)", ErrAlgorithm, truncate(alg), algList())
 	}
-	if len(jws.Signatures) != 1 { // cannot happen for compact input
-		return nil, fmt.Errorf("%w: want 1 signature, got %d", ErrMalformed, len(jws.Signatures))
+	if hdr.Crit != nil || hdr.B64 != nil || hdr.Zip != nil {
+		return nil, fmt.Errorf("%w: unsupported header parameter (crit, b64 or zip)", ErrMalformed)
 	}
-	claims, err := ParseClaims(jws.UnsafePayloadWithoutVerification())
+	claims, err := ParseClaims(pb)
 	if err != nil {
 		return nil, err
 	}
-	h := jws.Signatures[0].Header
-	return &Assertion{
-		Header: Header{Alg: h.Algorithm, KID: h.KeyID},
-		Claims: claims,
-		jws:    jws,
-	}, nil
+	a := &Assertion{Header: Header{Alg: alg}, Claims: claims, signingInput: raw[:len(h)+1+len(p)], signature: signature}
+	if hdr.KID != nil {
+		a.Header.KID = *hdr.KID
+	}
+	return a, nil
 }
 
 // Verify checks the assertion's signature with key, which must be an
@@ -103,17 +143,60 @@ func Parse(raw string) (*Assertion, error) {
 // alg's curve (ES256: P-256, ES384: P-384) or an ed25519.PublicKey (EdDSA).
 // Errors wrap ErrSignature.
 func (a *Assertion) Verify(key crypto.PublicKey) error {
-	if a == nil || a.jws == nil {
+	if a == nil || a.signingInput == "" {
 		return fmt.Errorf("%w: assertion was not parsed", ErrSignature)
+	}
+	if len(a.signature) == 0 {
+		return fmt.Errorf("%w: the signature is empty or not base64url", ErrSignature)
 	}
 	alg := jose.SignatureAlgorithm(a.Header.Alg)
 	if !keyFitsAlg(key, alg) {
 		return fmt.Errorf("%w: key %s does not fit alg %s", ErrSignature, describeKey(key), alg)
 	}
-	if _, err := a.jws.Verify(key); err != nil {
+	if !verifySignature(key, alg, a.signingInput, a.signature) {
 		return fmt.Errorf("%w: alg %s, kid %q: signature does not verify", ErrSignature, alg, a.Header.KID)
 	}
 	return nil
+}
+
+func isBase64URL(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+}
+
+func hashOf(alg jose.SignatureAlgorithm) crypto.Hash {
+	switch alg {
+	case jose.RS384, jose.PS384, jose.ES384:
+		return crypto.SHA384
+	case jose.RS512, jose.PS512:
+		return crypto.SHA512
+	}
+	return crypto.SHA256
+}
+
+// verifySignature checks sig over input; key already fits alg.
+func verifySignature(key crypto.PublicKey, alg jose.SignatureAlgorithm, input string, sig []byte) bool {
+	if alg == jose.EdDSA {
+		return ed25519.Verify(key.(ed25519.PublicKey), []byte(input), sig)
+	}
+	h := hashOf(alg)
+	hasher := h.New()
+	hasher.Write([]byte(input))
+	digest := hasher.Sum(nil)
+	switch alg {
+	case jose.RS256, jose.RS384, jose.RS512:
+		return rsa.VerifyPKCS1v15(key.(*rsa.PublicKey), h, digest, sig) == nil
+	case jose.PS256, jose.PS384, jose.PS512:
+		return rsa.VerifyPSS(key.(*rsa.PublicKey), h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: h}) == nil
+	case jose.ES256, jose.ES384:
+		k := key.(*ecdsa.PublicKey)
+		size := (k.Curve.Params().BitSize + 7) / 8
+		if len(sig) != 2*size {
+			return false
+		}
+		r, s := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
+		return ecdsa.Verify(k, digest, r, s)
+	}
+	return false
 }
 
 // keyFitsAlg reports whether key is an acceptable verification key for alg.
