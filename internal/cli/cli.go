@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/wifproject/wif/internal/output"
+	"github.com/wifproject/wif/internal/reqlog"
 	"github.com/wifproject/wif/internal/server"
 )
 
@@ -93,9 +94,11 @@ Restarts reuse all of them.`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			opts := &slog.HandlerOptions{Level: lvl}
-			var h slog.Handler = slog.NewJSONHandler(e.stderr, opts)
+			logs := reqlog.NewBufferedWriter(e.stderr, 200*time.Millisecond)
+			defer logs.Close()
+			var h slog.Handler = slog.NewJSONHandler(logs, opts)
 			if logFormat == "text" {
-				h = slog.NewTextHandler(e.stderr, opts)
+				h = slog.NewTextHandler(logs, opts)
 			} else if logFormat != "json" {
 				return fmt.Errorf("--log-format %q: must be json or text", logFormat)
 			}

@@ -61,7 +61,7 @@ type wifProc struct {
 	ConfigDir string // the CLI's WIF_CONFIG_DIR
 	Boot      server.Bootstrap
 	HTTP      *http.Client // trusts wif's CA
-	logs      *bytes.Buffer
+	logs      *syncBuffer
 }
 
 func freePort(t testing.TB) string {
@@ -75,15 +75,23 @@ func freePort(t testing.TB) string {
 }
 
 // syncBuffer is a goroutine-safe log sink.
+// It does not embed bytes.Buffer: io.Copy would use the promoted ReadFrom
+// and bypass the lock.
 type syncBuffer struct {
-	mu sync.Mutex
-	bytes.Buffer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startWif runs wif serve on a free loopback port and logs in the CLI with
@@ -109,12 +117,10 @@ func startWif(t testing.TB, args ...string) *wifProc {
 			t.Error("wif did not shut down within 10s of SIGINT")
 		}
 		if t.Failed() {
-			logs.mu.Lock()
 			t.Logf("wif logs:\n%s", tail(logs.String(), 4000))
-			logs.mu.Unlock()
 		}
 	})
-	w := &wifProc{URL: "https://localhost:" + port, DataDir: dataDir, ConfigDir: t.TempDir(), logs: &logs.Buffer}
+	w := &wifProc{URL: "https://localhost:" + port, DataDir: dataDir, ConfigDir: t.TempDir(), logs: logs}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, err := os.ReadFile(filepath.Join(dataDir, "bootstrap.json"))
