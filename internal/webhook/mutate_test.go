@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	jsonpatchapply "gopkg.in/evanphx/json-patch.v4"
@@ -334,6 +335,11 @@ func FuzzMutate(f *testing.F) {
 		var pod corev1.Pod
 		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(podJSON, &pod); err != nil {
 			return
+		}
+		for _, s := range []string{podExp, saExp, skip, proxy, clientID, tenantID} {
+			if !utf8.ValidString(s) {
+				return // the API server only ever sends valid UTF-8
+			}
 		}
 		set := func(m *map[string]string, k, v string) {
 			if v == "-" {

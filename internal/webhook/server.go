@@ -157,7 +157,7 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 	}
 
 	sas.Start(ctx)
-	defer sas.Shutdown()
+	defer func() { cancel(); sas.Shutdown() }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
 	log.Info("webhook serving", slog.String("addr", ln.Addr().String()))

@@ -116,7 +116,7 @@ func TestInformerServiceAccounts(t *testing.T) {
 	}
 
 	sas.Start(ctx)
-	defer sas.Shutdown()
+	defer func() { cancel(); sas.Shutdown() }()
 	if !sas.WaitForCacheSync(ctx) || !sas.HasSynced() {
 		t.Fatal("cache did not sync")
 	}

@@ -52,7 +52,8 @@ func slimServiceAccount(obj any) (any, error) {
 // Start runs the informer until ctx is done; it does not block.
 func (s *InformerServiceAccounts) Start(ctx context.Context) { s.factory.Start(ctx.Done()) }
 
-// Shutdown waits for the informer goroutines after Start's ctx is done.
+// Shutdown waits for the informer goroutines; Start's ctx must be done
+// first, or Shutdown blocks forever.
 func (s *InformerServiceAccounts) Shutdown() { s.factory.Shutdown() }
 
 // HasSynced reports whether the initial list has been loaded.
