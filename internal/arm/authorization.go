@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wifproject/wif/internal/keyvault"
 	"github.com/wifproject/wif/internal/rbac"
 	"github.com/wifproject/wif/internal/store"
 )
@@ -75,6 +76,16 @@ func (h *Handler) checkScope(q *request, seg []string) error {
 	if len(seg) == 4 {
 		return nil
 	}
+	// A single secret of a vault is a scope too (Key Vault data actions).
+	if len(seg) == 10 && strings.EqualFold(seg[4], "providers") && strings.EqualFold(seg[5], "Microsoft.KeyVault") &&
+		strings.EqualFold(seg[6], "vaults") && strings.EqualFold(seg[8], "secrets") && keyvault.ValidSecretName(seg[9]) {
+		if _, err := h.db.GetVault(q.ctx(), s.ID, seg[3], seg[7]); errors.Is(err, store.ErrNotFound) {
+			return errf(http.StatusNotFound, "ResourceNotFound", "The Resource 'Microsoft.KeyVault/vaults/%s' under resource group '%s' was not found.", seg[7], seg[3])
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
 	if len(seg) == 8 && strings.EqualFold(seg[4], "providers") {
 		var err error
 		switch {
@@ -82,6 +93,8 @@ func (h *Handler) checkScope(q *request, seg []string) error {
 			_, err = h.db.GetIdentity(q.ctx(), s.ID, seg[3], seg[7])
 		case strings.EqualFold(seg[5], "Microsoft.KeyVault") && strings.EqualFold(seg[6], "vaults"):
 			_, err = h.db.GetVault(q.ctx(), s.ID, seg[3], seg[7])
+		case strings.EqualFold(seg[5], "Microsoft.ContainerService") && strings.EqualFold(seg[6], "managedClusters"):
+			_, err = h.db.GetCluster(q.ctx(), s.ID, seg[3], seg[7])
 		default:
 			return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
 		}

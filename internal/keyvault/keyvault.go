@@ -117,11 +117,16 @@ func NewHandler(cfg Config, deps Deps) *Handler {
 // https://{dns-suffix}[:port].
 func (h *Handler) Resource() string { return h.audiences[0] }
 
-// Match reports whether a request Host (with or without port) is a vault
-// host under the DNS suffix; the router sends exactly those here.
+// Match reports whether a request Host (with or without port) belongs to
+// the data plane; the router sends exactly those here. Every host under the suffix (and the suffix itself) belongs to the data
+// plane, so that a malformed vault host gets Key Vault's VaultNotFound
+// rather than falling through to another service.
 func (h *Handler) Match(host string) bool {
-	_, ok := h.vaultName(host)
-	return ok
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return strings.HasSuffix(host, h.suffix) || host == strings.TrimPrefix(h.suffix, ".")
 }
 
 // vaultName extracts the vault name label from a Host header.
