@@ -82,16 +82,7 @@ func (h *Handler) clusterJSON(c store.Cluster) map[string]any {
 }
 
 func (h *Handler) listClusters(q *request, sub store.Subscription, rg string) (response, error) {
-	scope := "/subscriptions/" + sub.ID
-	if rg != "" {
-		scope = groupScope(sub.ID, rg)
-		if _, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(err, store.ErrNotFound) {
-			return response{}, groupNotFound(rg)
-		} else if err != nil {
-			return response{}, err
-		}
-	}
-	if err := h.authorize(q, "Microsoft.ContainerService/managedClusters/read", scope); err != nil {
+	if err := h.authorizeList(q, sub, rg, "Microsoft.ContainerService/managedClusters/read"); err != nil {
 		return response{}, err
 	}
 	cs, err := h.db.ListClusters(q.ctx(), sub.ID, rg)

@@ -111,6 +111,21 @@ func (h *Handler) listGroups(q *request, sub store.Subscription) (response, erro
 	return ok(map[string]any{"value": value})
 }
 
+// authorizeList checks that the resource group rg exists (when not empty)
+// and that the caller may perform action over the subscription or group.
+func (h *Handler) authorizeList(q *request, sub store.Subscription, rg, action string) error {
+	scope := "/subscriptions/" + sub.ID
+	if rg != "" {
+		scope = groupScope(sub.ID, rg)
+		if _, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(err, store.ErrNotFound) {
+			return groupNotFound(rg)
+		} else if err != nil {
+			return err
+		}
+	}
+	return h.authorize(q, action, scope)
+}
+
 func groupNotFound(name string) error {
 	return errf(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", name)
 }
@@ -217,16 +232,7 @@ func identityJSON(p store.Principal) map[string]any {
 }
 
 func (h *Handler) listIdentities(q *request, sub store.Subscription, rg string) (response, error) {
-	scope := "/subscriptions/" + sub.ID
-	if rg != "" {
-		scope = groupScope(sub.ID, rg)
-		if _, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(err, store.ErrNotFound) {
-			return response{}, groupNotFound(rg)
-		} else if err != nil {
-			return response{}, err
-		}
-	}
-	if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/read", scope); err != nil {
+	if err := h.authorizeList(q, sub, rg, "Microsoft.ManagedIdentity/userAssignedIdentities/read"); err != nil {
 		return response{}, err
 	}
 	ids, err := h.db.ListIdentities(q.ctx(), sub.ID, rg)

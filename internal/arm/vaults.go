@@ -52,16 +52,7 @@ func (h *Handler) vaultJSON(v store.Vault) map[string]any {
 }
 
 func (h *Handler) listVaults(q *request, sub store.Subscription, rg string) (response, error) {
-	scope := "/subscriptions/" + sub.ID
-	if rg != "" {
-		scope = groupScope(sub.ID, rg)
-		if _, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(err, store.ErrNotFound) {
-			return response{}, groupNotFound(rg)
-		} else if err != nil {
-			return response{}, err
-		}
-	}
-	if err := h.authorize(q, "Microsoft.KeyVault/vaults/read", scope); err != nil {
+	if err := h.authorizeList(q, sub, rg, "Microsoft.KeyVault/vaults/read"); err != nil {
 		return response{}, err
 	}
 	vs, err := h.db.ListVaults(q.ctx(), sub.ID, rg)

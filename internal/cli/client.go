@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wifproject/wif/internal/atomicfile"
+	"github.com/wifproject/wif/internal/pki"
 )
 
 // Profile is the CLI's login state, kept in the config directory (0600).
@@ -80,18 +80,17 @@ type client struct {
 }
 
 func newHTTPClient(caFile string) (*http.Client, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
+	var bundles [][]byte
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("CA file: %w", err)
 		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no certificates", caFile)
-		}
+		bundles = append(bundles, pem)
+	}
+	pool, err := pki.ClientPool(bundles...)
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", caFile, err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}

@@ -9,9 +9,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/wifproject/wif/internal/store"
+	"github.com/wifproject/wif/internal/token"
 )
 
 // RetainAfterRotation is how long AKS keeps publishing the previous key
@@ -34,14 +33,7 @@ func IssuerURL(publicURL, tenantID, issuerID string) string {
 
 // KeyID derives a key id the way kube-apiserver does:
 // base64url(sha256(DER of the PKIX public key)), unpadded.
-func KeyID(pub crypto.PublicKey) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", fmt.Errorf("cluster: marshal public key: %w", err)
-	}
-	sum := sha256.Sum256(der)
-	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
-}
+func KeyID(pub crypto.PublicKey) (string, error) { return token.KeyID(pub) }
 
 // NewManagedKey generates an RSA-2048 service-account signing key.
 func NewManagedKey(issuerID string, now time.Time) (store.ClusterKey, error) {

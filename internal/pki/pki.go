@@ -156,3 +156,19 @@ func serial() *big.Int {
 	}
 	return n
 }
+
+// ClientPool returns the system roots plus extra PEM CA bundles, for
+// clients that must also trust a private CA. A bundle without any
+// certificate is an error.
+func ClientPool(extra ...[]byte) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for i, pemData := range extra {
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("pki: CA bundle %d has no certificates", i+1)
+		}
+	}
+	return pool, nil
+}

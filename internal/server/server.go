@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -221,20 +220,18 @@ func purgeDeletedSecrets(ctx context.Context, db *store.DB, now func() time.Time
 // outboundClient trusts the system pool (so SSL_CERT_FILE and SSL_CERT_DIR
 // work), wif's own CA, and an optional extra CA file.
 func outboundClient(extraCA string, ownCA []byte) (*http.Client, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
 	// Cluster issuers hosted by wif itself are fetched over wif's own TLS.
-	pool.AppendCertsFromPEM(ownCA)
+	bundles := [][]byte{ownCA}
 	if extraCA != "" {
 		pem, err := os.ReadFile(extraCA)
 		if err != nil {
 			return nil, fmt.Errorf("server: extra CA: %w", err)
 		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("server: extra CA %s: no certificates found", extraCA)
-		}
+		bundles = append(bundles, pem)
+	}
+	pool, err := pki.ClientPool(bundles...)
+	if err != nil {
+		return nil, fmt.Errorf("server: extra CA %s: %w", extraCA, err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
