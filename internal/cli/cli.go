@@ -38,7 +38,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := &cobra.Command{
 		Use:           "wif",
 		Short:         "Self-hosted workload identity federation, compatible with Azure clients",
-		Long:          "wif is an Entra ID-compatible token service and ARM-compatible control plane for workload identity federation.\nRun 'wif serve' to start it, then drive it with the az-style commands below.",
+		Long: `wif is a self-hosted workload identity federation platform and a stand-in for the Azure side of AKS
+workload identity: an Entra ID-compatible token service, an ARM-compatible control plane, cluster OIDC
+issuers, the workload identity admission webhook and a Key Vault secrets service, all in this binary.
+Run 'wif serve' to start it, then drive it with the az-style commands below.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// az rejects a bad --query or -o before the command does anything.
@@ -60,7 +63,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // addOutputFlags adds az's --query and -o/--output.
 func (e *env) addOutputFlags(c *cobra.Command) {
 	c.Flags().StringVar(&e.query, "query", "", "JMESPath query string. See http://jmespath.org/ for more information and examples.")
-	c.Flags().StringVarP(&e.format, "output", "o", "json", "Output format: json, jsonc, none, table, tsv, yaml.")
+	c.Flags().StringVarP(&e.format, "output", "o", "json", "Output format: json, jsonc, none, table, tsv.")
 }
 
 // print renders v with the command's --query and -o.
@@ -81,10 +84,11 @@ func (e *env) serveCmd() *cobra.Command {
 	var logFormat, logLevel string
 	c := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the wif server (token service and control plane) over HTTPS",
+		Short: "Run the wif server over HTTPS: token service, control plane, cluster OIDC issuers and Key Vault",
 		Long: `Run the wif server over HTTPS. On first start it creates, in --data-dir:
   ca.pem / ca-key.pem   a local CA that clients must trust
   wif.db                the SQLite store (unless --store says otherwise)
+  kek.bin               the key that encrypts Key Vault secret values (back it up with the store)
   bootstrap.json        tenant, subscription and an admin service principal with Owner
 Restarts reuse all of them.`,
 		Args: cobra.NoArgs,
