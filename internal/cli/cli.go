@@ -36,8 +36,8 @@ type env struct {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	root := &cobra.Command{
-		Use:           "wif",
-		Short:         "Self-hosted workload identity federation, compatible with Azure clients",
+		Use:   "wif",
+		Short: "Self-hosted workload identity federation, compatible with Azure clients",
 		Long: `wif is a self-hosted workload identity federation platform and a stand-in for the Azure side of AKS
 workload identity: an Entra ID-compatible token service, an ARM-compatible control plane, cluster OIDC
 issuers, the workload identity admission webhook and a Key Vault secrets service, all in this binary.
