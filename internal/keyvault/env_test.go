@@ -64,6 +64,7 @@ type env struct {
 	db     *store.DB
 	dbPath string
 	kr     *token.Keyring
+	kek    keyvault.Sealer
 	clock  *clock
 	h      *keyvault.Handler
 	srv    *httptest.Server
@@ -109,9 +110,12 @@ func newEnv(tb testing.TB) *env {
 	e.kr = token.NewKeyring(db, policy, time.Hour, e.clock.Now)
 	kek, err := keyvault.LoadOrCreateKEK(filepath.Join(dir, "kek.bin"))
 	must(err)
+	e.kek = kek
 	e.h = keyvault.NewHandler(keyvault.Config{DNSSuffix: suffix, PublicURL: publicURL, Port: "8443"}, keyvault.Deps{
 		Store: db, Roles: db, Tokens: token.NewVerifier(e.kr, issuerFor, e.clock.Now), Sealer: kek, Now: e.clock.Now,
 	})
+	// As the server wires it: local writes drop the handler's caches.
+	db.OnChange(e.h.Invalidate)
 	e.srv = httptest.NewTLSServer(e.h)
 	tb.Cleanup(e.srv.Close)
 	tr := e.srv.Client().Transport.(*http.Transport).Clone()

@@ -18,6 +18,7 @@
 package keyvault
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wifproject/wif/internal/rbac"
@@ -82,6 +84,11 @@ type Deps struct {
 	Tokens Verifier
 	Sealer Sealer
 	Now    func() time.Time
+	// CacheTTL bounds how long a vault and a principal's role assignments
+	// are cached, hence how long other replicas' changes to them take to
+	// apply (local changes apply at once through Invalidate). Zero means
+	// DefaultCacheTTL; a negative value disables the cache.
+	CacheTTL time.Duration
 }
 
 // Handler serves the secrets data plane of every vault.
@@ -92,6 +99,7 @@ type Handler struct {
 	hostSuffix string   // suffix plus ":port" when not 443, for ids
 	audiences  []string // the resource, as Verify takes it
 	roles      map[string]rbac.RoleDefinition
+	cache      *authCache
 }
 
 // NewHandler returns the data plane.
@@ -102,7 +110,7 @@ func NewHandler(cfg Config, deps Deps) *Handler {
 		cfg.Port = ""
 	}
 	h := &Handler{cfg: cfg, deps: deps, suffix: "." + cfg.DNSSuffix, hostSuffix: "." + cfg.DNSSuffix,
-		roles: map[string]rbac.RoleDefinition{}}
+		roles: map[string]rbac.RoleDefinition{}, cache: newAuthCache(deps.CacheTTL, deps.Now)}
 	if cfg.Port != "" {
 		h.hostSuffix += ":" + cfg.Port
 	}
@@ -174,7 +182,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, vaultNotFound(r.Host))
 		return
 	}
-	vault, err := h.deps.Store.GetVaultByName(ctx, name)
+	vault, err := h.cache.vault(ctx, name, h.deps.Store.GetVaultByName)
 	if errors.Is(err, store.ErrNotFound) {
 		h.fail(w, r, nil, vaultNotFound(name))
 		return
@@ -255,28 +263,35 @@ func vaultScope(v store.Vault) string {
 		"/providers/Microsoft.KeyVault/vaults/" + v.Name
 }
 
+// secretScope is the ARM id of a secret of the vault, or of the vault for
+// name "".
+func secretScope(v store.Vault, name string) string {
+	if name == "" {
+		return vaultScope(v)
+	}
+	return vaultScope(v) + "/secrets/" + name
+}
+
 // authorize checks the route's data action at the secret's scope (the
 // vault's for vault-wide operations); assignments at any ancestor apply.
 func (h *Handler) authorize(c *call) error {
-	scope := vaultScope(c.vault)
-	if c.route.name != "" {
-		scope += "/secrets/" + c.route.name
-	}
 	ctx := c.r.Context()
 	oid := c.claims.OID
-	as, err := h.deps.Roles.ListRoleAssignments(ctx, store.RoleAssignmentFilter{Scope: scope, AtOrAbove: true, PrincipalID: oid})
+	g, err := h.cache.assignments(ctx, oid, c.vault, h.deps.Roles.ListRoleAssignments)
 	if err != nil {
 		return err
 	}
-	list := make([]rbac.Assignment, len(as))
-	for i, a := range as {
-		list[i] = rbac.Assignment{Scope: a.Scope, RoleDefinitionID: a.RoleDefinitionID, PrincipalID: a.PrincipalID}
-	}
 	action := opInfo[c.route.op].action
-	d := rbac.Authorize(rbac.Request{PrincipalID: oid, Action: action, DataAction: true, Scope: scope}, list, h.role)
-	if d.Allowed {
+	allowed, ok := g.decided(action, c.route.name)
+	if !ok {
+		req := rbac.Request{PrincipalID: oid, Action: action, DataAction: true, Scope: secretScope(c.vault, c.route.name)}
+		allowed = rbac.Authorize(req, g.list, h.role).Allowed
+		g.remember(action, c.route.name, allowed)
+	}
+	if allowed {
 		return nil
 	}
+	scope := secretScope(c.vault, c.route.name)
 	reqlog.Add(ctx, slog.String("denied_action", action))
 	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Inner: "ForbiddenByRbac", Message: "Caller is not authorized to perform action on resource.\r\n" +
 		"If role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n" +
@@ -313,17 +328,48 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *call, err erro
 	writeJSON(w, e.Status, e.body())
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"InternalServerError","message":"The server encountered an internal error."}}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	w.WriteHeader(status)
-	w.Write(b) //nolint:errcheck // the client is gone
+// jsonBuffers recycles response encoders, which encode a secret bundle on
+// every GET. Buffers are zeroed before reuse.
+var jsonBuffers = sync.Pool{New: func() any {
+	b := &jsonBuffer{}
+	b.enc = json.NewEncoder(&b.buf)
+	return b
+}}
+
+type jsonBuffer struct {
+	buf bytes.Buffer
+	enc *json.Encoder
 }
+
+// maxPooledJSON keeps the buffers of large responses (lists, backups) out
+// of the pool.
+const maxPooledJSON = 64 << 10
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b := jsonBuffers.Get().(*jsonBuffer)
+	defer func() {
+		clear(b.buf.Bytes()) // it may hold a secret value
+		if b.buf.Cap() <= maxPooledJSON {
+			b.buf.Reset()
+			jsonBuffers.Put(b)
+		}
+	}()
+	var body []byte
+	if err := b.enc.Encode(v); err != nil {
+		status, body = http.StatusInternalServerError, []byte(internalErrorJSON)
+	} else {
+		body = b.buf.Bytes()
+	}
+	// One allocation for both header values, none shared between responses.
+	vals := [2]string{"application/json; charset=utf-8", "no-cache"}
+	h := w.Header()
+	h["Content-Type"] = vals[0:1:1]
+	h["Cache-Control"] = vals[1:2:2]
+	w.WriteHeader(status)
+	w.Write(body) //nolint:errcheck // the client is gone
+}
+
+const internalErrorJSON = `{"error":{"code":"InternalServerError","message":"The server encountered an internal error."}}`
 
 // readBody reads at most limit bytes of the request body.
 func readBody(r *http.Request, limit int64) ([]byte, error) {

@@ -116,7 +116,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		publicPort = u.Port()
 	}
 	vaults := keyvault.NewHandler(keyvault.Config{DNSSuffix: cfg.VaultDNSSuffix, PublicURL: cfg.PublicURL, Port: publicPort},
-		keyvault.Deps{Store: db, Roles: db, Tokens: verifier, Sealer: kek, Now: now})
+		keyvault.Deps{Store: db, Roles: db, Tokens: verifier, Sealer: kek, Now: now, CacheTTL: cfg.CacheTTL})
+	db.OnChange(vaults.Invalidate)
 
 	stsMux := http.NewServeMux()
 	sts.NewHandler(svc, now).Register(stsMux)

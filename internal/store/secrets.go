@@ -27,26 +27,41 @@ const secretFrom = ` FROM secrets s
 const latestOnly = ` AND sv.seq = (SELECT MAX(x.seq) FROM secret_versions x
 	WHERE x.vault_key = s.vault_key AND x.name_key = s.name_key)`
 
+// secretRow holds one scan of secretCols (and up to two extra columns) in
+// a single allocation.
+type secretRow struct {
+	v                          SecretVersion
+	tags                       sql.NullString
+	enabled                    int
+	nbf, exp, created, updated sql.NullInt64
+	dest                       [13]any
+}
+
+// latestSecretQuery reads the latest version of a live secret ($1 vault
+// key, $2 name key), the data plane's hot path: a descending walk of
+// secret_versions_seq, which SQLite prepares in about half the time of the
+// correlated MAX(seq) subquery of latestOnly.
+const latestSecretQuery = `SELECT ` + secretCols + secretFrom + `
+	WHERE s.vault_key = $1 AND s.name_key = $2 AND s.deleted_at IS NULL
+	ORDER BY sv.seq DESC LIMIT 1`
+
 func scanSecretVersion(sc scanner, extra ...any) (SecretVersion, error) {
-	var (
-		v                          SecretVersion
-		tags                       sql.NullString
-		enabled                    int
-		nbf, exp, created, updated sql.NullInt64
-	)
-	dest := append([]any{&v.VaultName, &v.Name, &v.Version, &v.Value, &v.ContentType, &tags, &enabled, &nbf, &exp,
-		&created, &updated}, extra...)
+	r := &secretRow{}
+	v := &r.v
+	dest := append(r.dest[:0], &v.VaultName, &v.Name, &v.Version, &v.Value, &v.ContentType, &r.tags, &r.enabled,
+		&r.nbf, &r.exp, &r.created, &r.updated)
+	dest = append(dest, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return SecretVersion{}, err
 	}
 	var err error
-	if v.Tags, err = fromTags(tags); err != nil {
+	if v.Tags, err = fromTags(r.tags); err != nil {
 		return SecretVersion{}, err
 	}
-	v.Enabled = enabled != 0
-	v.NotBefore, v.Expires = fromTime(nbf), fromTime(exp)
-	v.CreatedAt, v.UpdatedAt = fromTime(created), fromTime(updated)
-	return v, nil
+	v.Enabled = r.enabled != 0
+	v.NotBefore, v.Expires = fromTime(r.nbf), fromTime(r.exp)
+	v.CreatedAt, v.UpdatedAt = fromTime(r.created), fromTime(r.updated)
+	return *v, nil
 }
 
 func scanDeletedSecret(sc scanner) (DeletedSecret, error) {
@@ -79,8 +94,7 @@ func pageLimit(p SecretPage) int {
 // getSecretVersion reads a live secret's version ("" for the latest).
 func getSecretVersion(ctx context.Context, q queryRower, vault, name, version string) (SecretVersion, error) {
 	if version == "" {
-		return scanSecretVersion(q.QueryRowContext(ctx, `SELECT `+secretCols+secretFrom+`
-			WHERE s.vault_key = $1 AND s.name_key = $2 AND s.deleted_at IS NULL`+latestOnly, key(vault), key(name)))
+		return scanSecretVersion(q.QueryRowContext(ctx, latestSecretQuery, key(vault), key(name)))
 	}
 	return scanSecretVersion(q.QueryRowContext(ctx, `SELECT `+secretCols+secretFrom+`
 		WHERE s.vault_key = $1 AND s.name_key = $2 AND s.deleted_at IS NULL AND sv.version = $3`,

@@ -241,3 +241,37 @@ func TestSecretsGoWithTheirVault(t *testing.T) {
 		t.Errorf("after group deletion: %v", err)
 	}
 }
+
+// BenchmarkGetSecretVersion measures the data plane's per-request read of
+// a secret's latest version.
+func BenchmarkGetSecretVersion(b *testing.B) {
+	ctx := context.Background()
+	db := storetest.Open(b)
+	now := time.Unix(1700000000, 0).UTC()
+	if err := db.CreateTenant(ctx, store.Tenant{ID: "t1", CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.CreateSubscription(ctx, store.Subscription{ID: "s1", TenantID: "t1", DisplayName: "s", State: "Enabled"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := db.PutResourceGroup(ctx, store.ResourceGroup{SubscriptionID: "s1", Name: "rg1", Location: "eastus"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := db.PutVault(ctx, store.Vault{SubscriptionID: "s1", ResourceGroup: "rg1", Name: "Vault1", Location: "eastus",
+		TenantID: "t1", SKU: "standard", CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := db.PutSecretVersion(ctx, store.SecretVersion{VaultName: "vault1", Name: "bench", Version: version(i),
+			Value: []byte("sealed-value-of-some-length-0123456789"), Enabled: true, CreatedAt: now, UpdatedAt: now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := db.GetSecretVersion(ctx, "vault1", "bench", "")
+		if err != nil || v.Version != version(2) {
+			b.Fatal(v.Version, err)
+		}
+	}
+}
