@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wifproject/wif/internal/atomicfile"
 	"github.com/wifproject/wif/internal/deploy"
+	"github.com/wifproject/wif/internal/reqlog"
 	"github.com/wifproject/wif/internal/webhook"
 )
 
@@ -54,9 +55,11 @@ Use 'wif webhook install' to deploy it in a cluster.`,
 			if err != nil {
 				return err
 			}
-			var h slog.Handler = slog.NewJSONHandler(e.stderr, nil)
+			logs := reqlog.NewBufferedWriter(e.stderr, 200*time.Millisecond)
+			defer logs.Close()
+			var h slog.Handler = slog.NewJSONHandler(logs, nil)
 			if logFormat == "text" {
-				h = slog.NewTextHandler(e.stderr, nil)
+				h = slog.NewTextHandler(logs, nil)
 			}
 			return webhook.Serve(cmd.Context(), webhook.ServerConfig{
 				Addr: listen, CertFile: certFile, KeyFile: keyFile, TLSMinVersion: minVersion,

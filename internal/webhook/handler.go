@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,10 +12,10 @@ import (
 	"strconv"
 	"time"
 
-	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	sigsjson "sigs.k8s.io/json"
 )
 
@@ -98,7 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, start, status, fmt.Errorf("reading body: %w", err))
 		return
 	}
-	var review admissionv1.AdmissionReview
+	var review reviewEnvelope
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
 		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err))
 		return
@@ -122,10 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := h.admit(ctx, review.Request)
 	res.resp.UID = review.Request.UID
 
-	out, err := json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: review.APIVersion, Kind: "AdmissionReview"},
-		Response: &res.resp,
-	})
+	out, err := encodeReview(review.APIVersion, &res.resp)
 	if err != nil { // cannot happen with these types; do not answer garbage
 		h.fail(w, r, start, http.StatusInternalServerError, fmt.Errorf("encoding AdmissionReview: %w", err))
 		return
@@ -158,6 +156,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.LogAttrs(ctx, level, "admission", attrs...)
 }
 
+// encodeReview renders the AdmissionReview answer. The common answers (allowed,
+// with or without a patch) are written directly; denials go through
+// encoding/json.
+func encodeReview(apiVersion string, resp *admissionv1.AdmissionResponse) ([]byte, error) {
+	if !resp.Allowed || resp.Result != nil || len(resp.Warnings) > 0 || resp.AuditAnnotations != nil ||
+		(apiVersion != reviewV1 && apiVersion != reviewV1beta1) {
+		return json.Marshal(admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
+			Response: resp,
+		})
+	}
+	uid, err := json.Marshal(string(resp.UID))
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 128+base64.StdEncoding.EncodedLen(len(resp.Patch)))
+	b = append(b, `{"kind":"AdmissionReview","apiVersion":"`...)
+	b = append(b, apiVersion...)
+	b = append(b, `","response":{"uid":`...)
+	b = append(b, uid...)
+	b = append(b, `,"allowed":true`...)
+	if resp.PatchType != nil {
+		b = append(b, `,"patch":"`...)
+		b = base64.StdEncoding.AppendEncode(b, resp.Patch)
+		b = append(b, `","patchType":"`...)
+		b = append(b, *resp.PatchType...)
+		b = append(b, '"')
+	}
+	return append(b, "}}"...), nil
+}
+
 // fail answers a request that is not a usable AdmissionReview with a plain HTTP error.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, start time.Time, status int, err error) {
 	http.Error(w, "webhook: "+err.Error(), status)
@@ -178,24 +207,24 @@ func denied(code int32, reason metav1.StatusReason, msg string) admissionv1.Admi
 }
 
 // admit decides one request. It never returns a response without outcome.
-func (h *Handler) admit(ctx context.Context, req *admissionv1.AdmissionRequest) result {
+func (h *Handler) admit(ctx context.Context, req *requestView) result {
 	res := result{namespace: req.Namespace, pod: req.Name}
 	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" {
 		res.outcome, res.resp = outcomeSkipped, admissionv1.AdmissionResponse{Allowed: true}
 		return res
 	}
-	if len(req.Object.Raw) == 0 {
+	if len(req.Object) == 0 || string(req.Object) == "null" {
 		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: admission request carries no pod")
 		return res
 	}
-	var pod corev1.Pod
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &pod); err != nil {
+	var view podView
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object, &view); err != nil {
 		res.err = err
 		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: decoding pod: "+err.Error())
 		return res
 	}
 	// Template pods (from controllers) carry no namespace; the request does.
-	pod.Namespace = req.Namespace
+	pod := view.pod(req.Namespace)
 	if res.pod == "" {
 		res.pod = pod.Name
 	}
@@ -230,7 +259,7 @@ func (h *Handler) admit(ctx context.Context, req *admissionv1.AdmissionRequest) 
 		return res
 	}
 
-	mutated, err := Mutate(&pod, sa, h.cfg)
+	mutated, err := Mutate(pod, sa, h.cfg)
 	if err != nil {
 		res.err = err
 		if _, ok := errors.AsType[*AnnotationError](err); ok {
@@ -240,7 +269,7 @@ func (h *Handler) admit(ctx context.Context, req *admissionv1.AdmissionRequest) 
 		res.outcome, res.resp = outcomeError, denied(http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
 		return res
 	}
-	ops, err := patchOps(&pod, mutated)
+	ops, err := patchOps(pod, mutated)
 	if err == nil && len(ops) > 0 {
 		var patch []byte
 		if patch, err = json.Marshal(ops); err == nil {
@@ -263,11 +292,11 @@ func (h *Handler) admit(ctx context.Context, req *admissionv1.AdmissionRequest) 
 // against the raw object the API server sent. Mutate only appends to env,
 // volumeMounts and volumes, so nothing else is touched: fields unknown to
 // our k8s.io/api version survive, and there is never a "remove".
-func patchOps(orig, mutated *corev1.Pod) ([]jsonpatch.Operation, error) {
+func patchOps(orig, mutated *corev1.Pod) ([]patchOp, error) {
 	if len(orig.Spec.InitContainers) != len(mutated.Spec.InitContainers) || len(orig.Spec.Containers) != len(mutated.Spec.Containers) {
 		return nil, errors.New("webhook: patch: container count changed")
 	}
-	var ops []jsonpatch.Operation
+	var ops []patchOp
 	var err error
 	for _, list := range []struct {
 		path      string
@@ -289,6 +318,87 @@ func patchOps(orig, mutated *corev1.Pod) ([]jsonpatch.Operation, error) {
 	return appendOps(ops, "/spec/volumes", orig.Spec.Volumes, mutated.Spec.Volumes, volumeName)
 }
 
+// patchOp is a JSON patch operation; only "add" is ever produced.
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
+}
+
+// reviewEnvelope is the part of an AdmissionReview the handler reads; the
+// object stays raw until the request is known to be a pod CREATE.
+type reviewEnvelope struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Request    *requestView `json:"request"`
+}
+
+type requestView struct {
+	UID         types.UID               `json:"uid"`
+	Kind        metav1.GroupVersionKind `json:"kind"`
+	Namespace   string                  `json:"namespace"`
+	Name        string                  `json:"name"`
+	Operation   admissionv1.Operation   `json:"operation"`
+	SubResource string                  `json:"subResource"`
+	Object      json.RawMessage         `json:"object"`
+}
+
+// podView is what Mutate and patchOps read of a pod. Decoding only these
+// fields (instead of a whole corev1.Pod) is most of the webhook's saving
+// per review; patches are computed against the raw object anyway.
+type podView struct {
+	Metadata struct {
+		Name         string            `json:"name"`
+		GenerateName string            `json:"generateName"`
+		Annotations  map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Spec struct {
+		ServiceAccountName string          `json:"serviceAccountName"`
+		ServiceAccount     string          `json:"serviceAccount"`
+		InitContainers     []containerView `json:"initContainers"`
+		Containers         []containerView `json:"containers"`
+		Volumes            []struct {
+			Name string `json:"name"`
+		} `json:"volumes"`
+	} `json:"spec"`
+}
+
+type containerView struct {
+	Name string `json:"name"`
+	Env  []struct {
+		Name string `json:"name"`
+	} `json:"env"`
+	VolumeMounts []struct {
+		Name      string `json:"name"`
+		MountPath string `json:"mountPath"`
+	} `json:"volumeMounts"`
+}
+
+// pod turns the view into the corev1.Pod that Mutate takes.
+func (v *podView) pod(namespace string) *corev1.Pod {
+	p := &corev1.Pod{}
+	p.Namespace, p.Name, p.GenerateName, p.Annotations = namespace, v.Metadata.Name, v.Metadata.GenerateName, v.Metadata.Annotations
+	p.Spec.ServiceAccountName, p.Spec.DeprecatedServiceAccount = v.Spec.ServiceAccountName, v.Spec.ServiceAccount
+	conv := func(cs []containerView) []corev1.Container {
+		out := make([]corev1.Container, len(cs))
+		for i, c := range cs {
+			out[i].Name = c.Name
+			for _, e := range c.Env {
+				out[i].Env = append(out[i].Env, corev1.EnvVar{Name: e.Name})
+			}
+			for _, m := range c.VolumeMounts {
+				out[i].VolumeMounts = append(out[i].VolumeMounts, corev1.VolumeMount{Name: m.Name, MountPath: m.MountPath})
+			}
+		}
+		return out
+	}
+	p.Spec.InitContainers, p.Spec.Containers = conv(v.Spec.InitContainers), conv(v.Spec.Containers)
+	for _, vol := range v.Spec.Volumes {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: vol.Name})
+	}
+	return p
+}
+
 func envName(e corev1.EnvVar) string        { return e.Name }
 func mountName(m corev1.VolumeMount) string { return m.Name }
 func volumeName(v corev1.Volume) string     { return v.Name }
@@ -296,7 +406,7 @@ func volumeName(v corev1.Volume) string     { return v.Name }
 // appendOps adds the elements of want beyond have: the whole list when have
 // is empty (the member may be absent or null in the raw object), else one
 // "/-" append per element. want must extend have.
-func appendOps[T any](ops []jsonpatch.Operation, path string, have, want []T, name func(T) string) ([]jsonpatch.Operation, error) {
+func appendOps[T any](ops []patchOp, path string, have, want []T, name func(T) string) ([]patchOp, error) {
 	if len(want) < len(have) {
 		return nil, fmt.Errorf("webhook: patch: %s shrank", path)
 	}
@@ -309,10 +419,10 @@ func appendOps[T any](ops []jsonpatch.Operation, path string, have, want []T, na
 	case len(want) == len(have):
 		return ops, nil
 	case len(have) == 0:
-		return append(ops, jsonpatch.NewOperation("add", path, want)), nil
+		return append(ops, patchOp{Op: "add", Path: path, Value: want}), nil
 	}
 	for _, v := range want[len(have):] {
-		ops = append(ops, jsonpatch.NewOperation("add", path+"/-", v))
+		ops = append(ops, patchOp{Op: "add", Path: path + "/-", Value: v})
 	}
 	return ops, nil
 }

@@ -107,15 +107,15 @@ func post(t testing.TB, h http.Handler, target string, body []byte) (*httptest.R
 	return rec, &review
 }
 
-type patchOp struct {
+type wirePatchOp struct {
 	Op    string          `json:"op"`
 	Path  string          `json:"path"`
 	Value json.RawMessage `json:"value"`
 }
 
-func decodeOps(t testing.TB, patch []byte) []patchOp {
+func decodeOps(t testing.TB, patch []byte) []wirePatchOp {
 	t.Helper()
-	var ops []patchOp
+	var ops []wirePatchOp
 	if err := json.Unmarshal(patch, &ops); err != nil {
 		t.Fatalf("patch %s: %v", patch, err)
 	}

@@ -391,7 +391,7 @@ func FuzzMutate(f *testing.F) {
 			t.Fatalf("patchOps: %v", err)
 		}
 		for _, op := range ops {
-			if op.Operation != "add" {
+			if op.Op != "add" {
 				t.Fatalf("non-add op %+v", op)
 			}
 		}

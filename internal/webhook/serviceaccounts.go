@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,13 +42,29 @@ func NewInformerServiceAccounts(client kubernetes.Interface, resync time.Duratio
 // slimServiceAccount drops what the webhook never reads (managed fields,
 // secret references) to keep a cluster-wide cache small.
 func slimServiceAccount(obj any) (any, error) {
-	if sa, ok := obj.(*corev1.ServiceAccount); ok {
-		sa.ManagedFields = nil
-		sa.Secrets = nil
-		sa.ImagePullSecrets = nil
+	sa, ok := obj.(*corev1.ServiceAccount)
+	if !ok {
+		return obj, nil
 	}
-	return obj, nil
+	// Keep only what Mutate reads (the workload identity annotations) and
+	// what the cache needs (name, namespace, uid, resource version): with
+	// 10k service accounts every byte counts.
+	var ann map[string]string
+	for k, v := range sa.Annotations {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[k] = v
+		}
+	}
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+		Name: sa.Name, Namespace: sa.Namespace, UID: sa.UID, ResourceVersion: sa.ResourceVersion, Annotations: ann,
+	}}, nil
 }
+
+// annotationPrefix is the prefix of every annotation Mutate reads.
+const annotationPrefix = "azure.workload.identity/"
 
 // Start runs the informer until ctx is done; it does not block.
 func (s *InformerServiceAccounts) Start(ctx context.Context) { s.factory.Start(ctx.Done()) }
@@ -65,7 +82,7 @@ func (s *InformerServiceAccounts) WaitForCacheSync(ctx context.Context) bool {
 }
 
 // Len is the number of cached service accounts.
-func (s *InformerServiceAccounts) Len() int { return len(s.informer.GetStore().ListKeys()) }
+func (s *InformerServiceAccounts) Len() int { return len(s.informer.GetIndexer().ListKeys()) }
 
 // Get returns the service account from the cache, else from the API server.
 // The result is shared with the cache and must not be modified. A missing
