@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench-webhook.sh: loopback benchmark of wif's admission webhook.
+#
+# Builds wif and the load tool (test/load/whload), makes sure kube-apiserver
+# and etcd are there (scripts/kube-apiserver.sh build), then in one run:
+# starts etcd + kube-apiserver on 127.0.0.1, creates $SERVICE_ACCOUNTS
+# service accounts over $NAMESPACES namespaces, starts
+# "taskset -c $SERVER_CPU wif webhook", waits until its informer cache holds
+# them all, and drives POST /mutate-v1-pod with AdmissionReview v1 bodies
+# over HTTP/2 (as kube-apiserver calls it) from core $GEN_CPU: closed loop at
+# $CONCURRENCY for $DURATION, then (RATE > 0) open loop at $RATE/s. Prints
+# reviews/s, p50/p90/p99, errors, the webhook's RSS and PASS/FAIL per target:
+#   >= 5,000 reviews/s and p99 < 2 ms at concurrency 8 on one core,
+#   RSS < 60 MB with 10k cached service accounts, 0 errors.
+# Exits non-zero when a target fails. Bounded in time; every process it
+# started is stopped on exit.
+#
+# Environment (defaults in brackets):
+#   DURATION [10s]            length of each timed phase (1s..120s)
+#   CONCURRENCY [8]           closed-loop in-flight reviews
+#   RATE [5000]               open-loop phase rate (0: none)
+#   SERVICE_ACCOUNTS [10000]  NAMESPACES [100]
+#   SERVER_CPU [0] GEN_CPU [1]
+#   NICE [0]                  run under "nice -n $NICE" (e.g. -10 as root) on a shared machine
+#   WEBHOOK_ENV []            extra environment for wif webhook, e.g. "GOMEMLIMIT=40MiB" (experiments)
+#   PERF [0]                  1: "perf record -g" the webhook during the closed loop
+#                             into $OUT/webhook.perf (perf report -i ... --no-children)
+#   OUT [mktemp -d]           where the binaries, JSON result, logs and summary go
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+DUR_S=${DURATION%s}
+if ! [[ $DUR_S =~ ^[0-9]+$ ]] || (( DUR_S < 1 || DUR_S > 120 )); then
+	echo "DURATION must be whole seconds between 1s and 120s, got $DURATION" >&2
+	exit 2
+fi
+CONCURRENCY=${CONCURRENCY:-8}
+RATE=${RATE:-5000}
+SERVICE_ACCOUNTS=${SERVICE_ACCOUNTS:-10000}
+NAMESPACES=${NAMESPACES:-100}
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+NICE=${NICE:-0}
+PERF=${PERF:-0}
+WEBHOOK_ENV=${WEBHOOK_ENV:-}
+OUT=${OUT:-$(mktemp -d /tmp/wif-bench-webhook.XXXXXX)}
+mkdir -p "$OUT"
+
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 2; }
+if (( $(nproc) < 2 )); then
+	echo "need at least 2 CPUs (webhook and generator on separate cores)" >&2
+	exit 2
+fi
+
+PIDFILE=$OUT/pids
+cleanup() {
+	if [[ -n ${WHLOAD_PID:-} ]]; then
+		kill "$WHLOAD_PID" 2>/dev/null || true
+		sleep 1
+	fi
+	if [[ -s $PIDFILE ]]; then
+		while read -r pid; do
+			kill "$pid" 2>/dev/null || true
+		done <"$PIDFILE"
+		rm -f "$PIDFILE"
+	fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+echo "== building into $OUT/bin"
+go build -o "$OUT/bin/wif" ./cmd/wif
+go build -o "$OUT/bin/whload" ./test/load/whload
+eval "$(scripts/kube-apiserver.sh build)"
+
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+	echo "kernel: $(uname -r)"
+	echo "go: $(go version | cut -d' ' -f3-)"
+	echo "wif: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "service accounts $SERVICE_ACCOUNTS in $NAMESPACES namespaces; duration $DURATION, concurrency $CONCURRENCY, open-loop rate $RATE/s; webhook core $SERVER_CPU, generator core $GEN_CPU; nice $NICE${WEBHOOK_ENV:+; webhook env $WEBHOOK_ENV}"
+} | tee "$OUT/env.txt"
+
+args=(-wif "$OUT/bin/wif" -kube-apiserver "$KUBE_APISERVER" -etcd "$ETCD"
+	-service-accounts "$SERVICE_ACCOUNTS" -namespaces "$NAMESPACES"
+	-server-cpus "$SERVER_CPU" -generator-cpus "$GEN_CPU"
+	-concurrency "$CONCURRENCY" -duration "$DURATION" -rate "$RATE"
+	-pid-file "$PIDFILE" -json "$OUT/result.json" -webhook-env "$WEBHOOK_ENV")
+[[ $PERF == 1 ]] && args+=(-perf "$OUT/webhook.perf")
+
+echo "== run"
+status=0
+# Setup (10k creates) takes well under a minute here; the bound leaves room
+# for a slow shared machine.
+timeout --signal=INT --kill-after=30 $((DUR_S * 2 + 600)) \
+	nice -n "$NICE" "$OUT/bin/whload" "${args[@]}" >"$OUT/summary.txt" 2> >(tee "$OUT/whload.log" >&2) &
+WHLOAD_PID=$!
+wait "$WHLOAD_PID" || status=$?
+WHLOAD_PID=
+
+echo
+echo "== summary ($OUT)"
+cat "$OUT/env.txt"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+cat "$OUT/summary.txt"
+exit $status

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wifproject/wif/internal/webhook"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// mapSAs is an in-memory webhook.ServiceAccountGetter holding a population,
+// shaped like the informer's slimmed objects.
+type mapSAs map[string]*corev1.ServiceAccount
+
+func newMapSAs(pop population) mapSAs {
+	m := make(mapSAs, pop.Count)
+	for i := range pop.Count {
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+			Namespace: pop.namespace(i), Name: pop.name(i),
+			Labels:      map[string]string{"app.kubernetes.io/part-of": "whload"},
+			Annotations: map[string]string{annotationClientID: pop.clientID(i)},
+		}}
+		m[sa.Namespace+"/"+sa.Name] = sa
+	}
+	return m
+}
+
+func (m mapSAs) Get(_ context.Context, ns, name string) (*corev1.ServiceAccount, error) {
+	if sa, ok := m[ns+"/"+name]; ok {
+		return sa, nil
+	}
+	return nil, fmt.Errorf("map: %s/%s: %w", ns, name, webhook.ErrServiceAccountNotFound)
+}
+
+var benchPop = population{Prefix: "whload", Namespaces: 100, Count: 10000}
+
+// newHandler is the handler as "wif webhook" wires it: JSON logs (here
+// discarded, so the encoding cost stays in the profile) and metrics.
+func newHandler(t testing.TB, sas webhook.ServiceAccountGetter) http.Handler {
+	t.Helper()
+	m, err := webhook.NewMetrics(prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := webhook.Config{TenantID: "00000000-0000-4000-8000-00000000beef", AuthorityHost: "https://wif.example:8443/"}
+	return webhook.NewHandler(cfg, sas, slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
+}
+
+func serve(h http.Handler, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, pathMutate+"?timeout=10s", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestReviewsArePatched checks that the generator's reviews are what the
+// benchmark claims: each is a labelled pod CREATE the real handler
+// patches, and check accepts exactly the right answer.
+func TestReviewsArePatched(t *testing.T) {
+	pop := population{Prefix: "t", Namespaces: 7, Count: 50}
+	h := newHandler(t, newMapSAs(pop))
+	rvs, err := buildReviews(pop, 20, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids := map[string]bool{}
+	for _, rv := range rvs {
+		if uids[rv.uid] {
+			t.Fatalf("uid %s repeated", rv.uid)
+		}
+		uids[rv.uid] = true
+		rec := serve(h, rv.body)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+		}
+		if err := rv.check(rec.Body.Bytes()); err != nil {
+			t.Fatalf("check: %v", err)
+		}
+	}
+	// The answer to one review does not pass for another.
+	rec := serve(h, rvs[0].body)
+	other := rvs[1]
+	other.uid = rvs[0].uid
+	if other.clientID != rvs[0].clientID {
+		if err := other.check(rec.Body.Bytes()); !errors.Is(err, errBadAnswer) {
+			t.Errorf("check with another client id = %v, want errBadAnswer", err)
+		}
+	}
+	if err := rvs[1].check(rec.Body.Bytes()); !errors.Is(err, errBadAnswer) {
+		t.Errorf("check with another uid = %v, want errBadAnswer", err)
+	}
+}
+
+func TestCheckRejects(t *testing.T) {
+	rv := review{uid: "u1", clientID: "c1"}
+	patch := func(s string) string {
+		b, _ := json.Marshal([]byte(s))
+		return string(b)
+	}
+	good := `[{"op":"add","path":"/spec/containers/0/env/-","value":{"name":"AZURE_CLIENT_ID","value":"c1"}},{"op":"add","path":"/spec/volumes/-","value":{"name":"azure-identity-token"}}]`
+	tests := []struct {
+		name, body string
+		ok         bool
+	}{
+		{"good", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u1","allowed":true,"patchType":"JSONPatch","patch":` + patch(good) + `}}`, true},
+		{"v1beta1", `{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","response":{"uid":"u1","allowed":true,"patchType":"JSONPatch","patch":` + patch(good) + `}}`, false},
+		{"denied", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u1","allowed":false,"status":{"code":403,"message":"no"}}}`, false},
+		{"no patch", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u1","allowed":true}}`, false},
+		{"wrong uid", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u2","allowed":true,"patchType":"JSONPatch","patch":` + patch(good) + `}}`, false},
+		{"wrong client", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u1","allowed":true,"patchType":"JSONPatch","patch":` + patch(strings.Replace(good, `"c1"`, `"c2"`, 1)) + `}}`, false},
+		{"patch not array", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u1","allowed":true,"patchType":"JSONPatch","patch":` + patch(`{"a":1}`) + `}}`, false},
+		{"garbage", `<html>`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := rv.check([]byte(tt.body))
+			if (err == nil) != tt.ok {
+				t.Fatalf("check = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, errBadAnswer) {
+				t.Fatalf("check = %v, want errBadAnswer", err)
+			}
+		})
+	}
+}
+
+func TestCPUCount(t *testing.T) {
+	for in, want := range map[string]int{"1": 1, "0,2": 2, "2-3": 2, "0-3,5": 5, "": 1, "x": 1} {
+		if got := cpuCount(in); got != want {
+			t.Errorf("cpuCount(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// BenchmarkHandler is the webhook's per-review CPU cost without TLS or
+// HTTP/2: decode, look up (a map in place of the informer), Mutate, patch,
+// encode, log, metrics. Profile it with
+//
+//	go test ./test/load/whload -run '^$' -bench Handler -cpuprofile /tmp/wh.cpu -benchmem
+//	go tool pprof -top /tmp/wh.cpu
+func BenchmarkHandler(b *testing.B) {
+	h := newHandler(b, newMapSAs(benchPop))
+	rvs, err := buildReviews(benchPop, 1024, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		rec := serve(h, rvs[n%len(rvs)].body)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("HTTP %d", rec.Code)
+		}
+		n++
+	}
+}
+
+// FuzzCheck: check never panics, and every rejection wraps errBadAnswer.
+func FuzzCheck(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u1","allowed":true,"patchType":"JSONPatch","patch":"W10="}}`))
+	f.Add([]byte(`{"response":null}`))
+	f.Add([]byte(`[`))
+	rv := review{uid: "u1", clientID: "c1"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if err := rv.check(body); err != nil && !errors.Is(err, errBadAnswer) {
+			t.Fatalf("check = %v, want errBadAnswer", err)
+		}
+	})
+}
