@@ -13,9 +13,9 @@ import (
 	"github.com/wifproject/wif/internal/atomicfile"
 )
 
-func clusterPath(sub, rg, name string) string {
-	return "/subscriptions/" + seg(sub) + "/resourceGroups/" + seg(rg) + "/providers/Microsoft.ContainerService/managedClusters/" + seg(name)
-}
+var clusters = resourceType{path: "Microsoft.ContainerService/managedClusters", out: clusterOut}
+
+func clusterPath(sub, rg, name string) string { return clusters.itemPath(sub, rg, name) }
 
 // clusterOut mirrors az aks output: properties flattened, resourceGroup
 // added, and the REST field issuerURL printed as issuerUrl.
@@ -124,66 +124,10 @@ func (e *env) aksCmd() *cobra.Command {
 	update.Flags().BoolVar(&wi, "enable-workload-identity", false, "Enable workload identity (needs the OIDC issuer)")
 	e.addOutputFlags(update)
 
-	show := &cobra.Command{Use: "show", Short: "Show a managed cluster", Args: cobra.NoArgs,
-		Example: `  AKS_OIDC_ISSUER=$(wif aks show -n myCluster -g myRG --query "oidcIssuerProfile.issuerUrl" -o tsv)`}
-	showSub := subscriptionFlag(show)
-	show.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		out, err := cl.do(cmd.Context(), http.MethodGet, clusterPath(showSub(cl), rg, name), nil)
-		if err != nil {
-			return err
-		}
-		return e.print(clusterOut(out))
-	}
-	nameFlags(show)
-	e.addOutputFlags(show)
-
-	list := &cobra.Command{Use: "list", Short: "List managed clusters", Args: cobra.NoArgs}
-	listSub := subscriptionFlag(list)
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		path := "/subscriptions/" + seg(listSub(cl)) + "/providers/Microsoft.ContainerService/managedClusters"
-		if rg != "" {
-			path = "/subscriptions/" + seg(listSub(cl)) + "/resourceGroups/" + seg(rg) + "/providers/Microsoft.ContainerService/managedClusters"
-		}
-		items, err := cl.list(cmd.Context(), path)
-		if err != nil {
-			return err
-		}
-		for i, it := range items {
-			items[i] = clusterOut(it.(map[string]any))
-		}
-		return e.print(items)
-	}
-	list.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group (default: all)")
-	e.addOutputFlags(list)
-
-	var yes bool
-	del := &cobra.Command{Use: "delete", Short: "Delete a managed cluster and its OIDC issuer", Args: cobra.NoArgs}
-	delSub := subscriptionFlag(del)
-	del.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		_, err = cl.do(cmd.Context(), http.MethodDelete, clusterPath(delSub(cl), rg, name), nil)
-		return err
-	}
-	nameFlags(del)
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	e.addOutputFlags(del)
+	show := e.itemCmd(clusters, http.MethodGet, "show", "Show a managed cluster", "Name of the managed cluster")
+	show.Example = `  AKS_OIDC_ISSUER=$(wif aks show -n myCluster -g myRG --query "oidcIssuerProfile.issuerUrl" -o tsv)`
+	list := e.listCmd(clusters, "List managed clusters")
+	del := e.itemCmd(clusters, http.MethodDelete, "delete", "Delete a managed cluster and its OIDC issuer", "Name of the managed cluster")
 
 	c.AddCommand(create, update, show, list, del, e.oidcIssuerCmd())
 	return c

@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func vaultPath(sub, rg, name string) string {
-	return "/subscriptions/" + seg(sub) + "/resourceGroups/" + seg(rg) + "/providers/Microsoft.KeyVault/vaults/" + seg(name)
-}
+var vaults = resourceType{path: "Microsoft.KeyVault/vaults", out: vaultOut}
+
+func vaultPath(sub, rg, name string) string { return vaults.itemPath(sub, rg, name) }
 
 // vaultOut mirrors az: the ARM object plus resourceGroup and systemData.
 func vaultOut(m map[string]any) map[string]any {
@@ -125,28 +125,7 @@ func (e *env) keyvaultCmd() *cobra.Command {
 	show.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group (default: found by name)")
 	e.addOutputFlags(show)
 
-	list := &cobra.Command{Use: "list", Short: "List key vaults", Args: cobra.NoArgs}
-	listSub := subscriptionFlag(list)
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		path := "/subscriptions/" + seg(listSub(cl)) + "/providers/Microsoft.KeyVault/vaults"
-		if rg != "" {
-			path = "/subscriptions/" + seg(listSub(cl)) + "/resourceGroups/" + seg(rg) + "/providers/Microsoft.KeyVault/vaults"
-		}
-		items, err := cl.list(cmd.Context(), path)
-		if err != nil {
-			return err
-		}
-		for i, it := range items {
-			items[i] = vaultOut(it.(map[string]any))
-		}
-		return e.print(items)
-	}
-	list.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group (default: all)")
-	e.addOutputFlags(list)
+	list := e.listCmd(vaults, "List key vaults")
 
 	del := &cobra.Command{Use: "delete", Short: "Delete a key vault", Args: cobra.NoArgs}
 	delSub := subscriptionFlag(del)

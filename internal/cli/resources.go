@@ -183,9 +183,9 @@ func groupOut(m map[string]any) map[string]any {
 	return m
 }
 
-func identityPath(sub, rg, name string) string {
-	return "/subscriptions/" + seg(sub) + "/resourceGroups/" + seg(rg) + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + seg(name)
-}
+var identities = resourceType{path: "Microsoft.ManagedIdentity/userAssignedIdentities", out: flatten}
+
+func identityPath(sub, rg, name string) string { return identities.itemPath(sub, rg, name) }
 
 func (e *env) identityCmd() *cobra.Command {
 	c := &cobra.Command{Use: "identity", Short: "Manage user-assigned managed identities"}
@@ -226,63 +226,10 @@ func (e *env) identityCmd() *cobra.Command {
 	create.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
 	e.addOutputFlags(create)
 
-	show := &cobra.Command{Use: "show", Short: "Show an identity", Args: cobra.NoArgs,
-		Example: `  CLIENT_ID=$(wif identity show --name my-app-identity --resource-group myRG --query clientId -o tsv)`}
-	showSub := subscriptionFlag(show)
-	show.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		out, err := cl.do(cmd.Context(), http.MethodGet, identityPath(showSub(cl), rg, name), nil)
-		if err != nil {
-			return err
-		}
-		return e.print(flatten(out))
-	}
-	show.Flags().StringVarP(&name, "name", "n", "", "Identity resource name")
-	show.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group")
-	e.addOutputFlags(show)
-
-	list := &cobra.Command{Use: "list", Short: "List identities", Args: cobra.NoArgs}
-	listSub := subscriptionFlag(list)
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		path := "/subscriptions/" + seg(listSub(cl)) + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
-		if rg != "" {
-			path = "/subscriptions/" + seg(listSub(cl)) + "/resourceGroups/" + seg(rg) + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
-		}
-		items, err := cl.list(cmd.Context(), path)
-		if err != nil {
-			return err
-		}
-		return e.print(flattenAll(items))
-	}
-	list.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group (default: all)")
-	e.addOutputFlags(list)
-
-	del := &cobra.Command{Use: "delete", Short: "Delete an identity", Args: cobra.NoArgs}
-	delSub := subscriptionFlag(del)
-	del.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		_, err = cl.do(cmd.Context(), http.MethodDelete, identityPath(delSub(cl), rg, name), nil)
-		return err
-	}
-	del.Flags().StringVarP(&name, "name", "n", "", "Identity resource name")
-	del.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group")
-	e.addOutputFlags(del)
+	show := e.itemCmd(identities, http.MethodGet, "show", "Show an identity", "Identity resource name")
+	show.Example = `  CLIENT_ID=$(wif identity show --name my-app-identity --resource-group myRG --query clientId -o tsv)`
+	list := e.listCmd(identities, "List identities")
+	del := e.itemCmd(identities, http.MethodDelete, "delete", "Delete an identity", "Identity resource name")
 
 	c.AddCommand(create, show, list, del, e.ficCmd())
 	return c
