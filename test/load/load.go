@@ -10,12 +10,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/wifproject/wif/test/load/loadkit"
 )
 
 // Phase is the outcome of one timed load phase.
@@ -127,7 +125,7 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *dataDir != "" {
 		logPath = filepath.Join(*dataDir, "wif.log")
 	}
-	w, err := startWif(ctx, *bin, *serverCPUs, dd, logPath, extra)
+	w, err := loadkit.StartWif(ctx, *bin, *serverCPUs, dd, logPath, extra)
 	if err != nil {
 		return err
 	}
@@ -138,7 +136,7 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stderr, "[%s] wif pid %d at %s (args %v)\n", *name, w.Pid, w.Base, res.WifArgs)
 
-	setupHC, err := clientTrusting(w.Boot.CAFile, "h1", *setupConc)
+	setupHC, err := loadkit.TrustingClient(w.Boot.CAFile, loadkit.ClientOptions{Proto: "h1", Conns: *setupConc, ServerName: "localhost"})
 	if err != nil {
 		return err
 	}
@@ -172,16 +170,16 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if *genCPUs != "" {
-		if err := pinSelf(*genCPUs); err != nil {
+		if err := loadkit.Pin(os.Getpid(), *genCPUs); err != nil {
 			return err
 		}
 	}
 	conns := max(*conc, *openConns)
-	hc, err := clientTrusting(w.Boot.CAFile, *proto, conns)
+	hc, err := loadkit.TrustingClient(w.Boot.CAFile, loadkit.ClientOptions{Proto: *proto, Conns: conns, ServerName: "localhost"})
 	if err != nil {
-		return err
+		return fmt.Errorf("-proto: %w", err)
 	}
-	lg := &loadGen{hc: hc, url: tokenURL, pid: w.Pid, core: firstCPU(*serverCPUs)}
+	lg := &loadGen{hc: hc, url: tokenURL, t: loadkit.Target{Pid: w.Pid, Core: loadkit.FirstCPU(*serverCPUs)}}
 
 	// Warm-up: TLS handshakes, JWKS fetch, directory cache.
 	if *warmup > 0 {
@@ -194,7 +192,7 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !*skipClosed {
 		stopPerf := func() {}
 		if *perfOut != "" {
-			if stopPerf, err = startPerf(*perfOut, w.Pid); err != nil {
+			if stopPerf, err = loadkit.StartPerf(*perfOut, w.Pid); err != nil {
 				return err
 			}
 		}
@@ -225,8 +223,8 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	res.JWKSFetch = is.fetches.Load()
 	fmt.Fprintf(stdout, "%s: server RSS after setup %.1f MiB, after load %.1f MiB (peak %.1f MiB); setup %.1fs\n",
-		*name, mib(res.MemSetup.RSSKiB), mib(res.MemLoad.RSSKiB), mib(res.MemLoad.HWMKiB), res.SetupSecs)
-	if err := writeJSON(*jsonOut, res); err != nil {
+		*name, loadkit.MiB(res.MemSetup.RSSKiB), loadkit.MiB(res.MemLoad.RSSKiB), loadkit.MiB(res.MemLoad.HWMKiB), res.SetupSecs)
+	if err := loadkit.WriteJSON(*jsonOut, res); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -240,38 +238,26 @@ func runExchange(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-func mib(kib int64) float64 { return float64(kib) / 1024 }
-
-func firstCPU(list string) string {
-	f, _, _ := strings.Cut(list, ",")
-	f, _, _ = strings.Cut(f, "-")
-	return f
-}
-
 func printPhase(w io.Writer, name string, p Phase) {
-	what := fmt.Sprintf("closed loop, concurrency %d", p.Concurrency)
-	if p.Mode == "open" {
-		what = fmt.Sprintf("open loop at %.0f/s", p.TargetRate)
-	}
 	fmt.Fprintf(w, "%s (%s): %.0f exchanges/s (%.0f per server CPU-second), p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; %d requests, %d errors in %.2fs; server CPU %.0f%% (core busy %.0f%%), generator CPU %.0f%%\n",
-		name, what, p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.MaxMs, p.Requests, p.Errors, p.Seconds, 100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU)
+		name, loadkit.Label(p.Mode, p.Concurrency, p.TargetRate), p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.MaxMs, p.Requests, p.Errors, p.Seconds, 100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU)
 	if p.PoolOut {
 		fmt.Fprintf(w, "%s: note: the pre-minted assertions ran out before the duration ended (raise -assertions)\n", name)
 	}
 }
 
-// loadGen sends pre-built token requests.
-type loadGen struct {
-	hc   *http.Client
-	url  string
-	pid  int
-	core string
+// phaseOf is a phase's JSON form.
+func phaseOf(mode string, conc int, rate float64, s loadkit.Stats) Phase {
+	return Phase{Mode: mode, Concurrency: conc, TargetRate: rate, Requests: s.Requests, Errors: s.Errors, Seconds: s.Seconds,
+		PerSec: s.PerSec, PerCPUSec: s.PerCPUSec, P50ms: s.Latency.P50, P90ms: s.Latency.P90, P99ms: s.Latency.P99, MaxMs: s.Latency.Max,
+		ServerCPU: s.ServerCPU, CoreBusy: s.CoreBusy, GeneratorCPU: s.GeneratorCPU, ErrorSamples: s.ErrorSamples}
 }
 
-// outcome is one request's latency and whether it succeeded.
-type outcome struct {
-	lat time.Duration
-	err string // "" on success
+// loadGen sends pre-built token requests.
+type loadGen struct {
+	hc  *http.Client
+	url string
+	t   loadkit.Target
 }
 
 // do posts body and reports whether the answer is a 200 with an access
@@ -279,113 +265,22 @@ type outcome struct {
 func (lg *loadGen) do(ctx context.Context, body []byte, buf *bytes.Buffer) string {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, lg.url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := lg.hc.Do(req)
-	if err != nil {
-		return err.Error()
-	}
-	buf.Reset()
-	_, err = buf.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return err.Error()
-	}
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(buf.Bytes(), []byte(`"access_token":"ey`)) {
-		s := buf.String()
-		if len(s) > 300 {
-			s = s[:300]
-		}
-		return fmt.Sprintf("%d %s", resp.StatusCode, s)
-	}
-	return ""
+	return loadkit.Expect(lg.hc, req, buf, wantToken)
 }
 
-// meter samples CPU counters around a phase.
-type meter struct {
-	start            time.Time
-	srv, gen         time.Duration
-	coreBusy, coreTo int64
-}
+var wantToken = []byte(`"access_token":"ey`)
 
-func (lg *loadGen) begin() meter {
-	b, t := coreBusy(lg.core)
-	return meter{start: time.Now(), srv: cpuTime(lg.pid), gen: cpuTime(0), coreBusy: b, coreTo: t}
-}
-
-func (lg *loadGen) end(m meter, p *Phase, outs [][]outcome) {
-	el := time.Since(m.start)
-	p.Seconds = el.Seconds()
-	srvCPU := (cpuTime(lg.pid) - m.srv).Seconds()
-	p.ServerCPU = srvCPU / el.Seconds()
-	p.GeneratorCPU = (cpuTime(0) - m.gen).Seconds() / el.Seconds()
-	if b, t := coreBusy(lg.core); t > m.coreTo {
-		p.CoreBusy = float64(b-m.coreBusy) / float64(t-m.coreTo)
-	}
-	var lats []time.Duration
-	for _, o := range outs {
-		for _, x := range o {
-			p.Requests++
-			if x.err != "" {
-				p.Errors++
-				if len(p.ErrorSamples) < 3 {
-					p.ErrorSamples = append(p.ErrorSamples, x.err)
-				}
-				continue
-			}
-			lats = append(lats, x.lat)
-		}
-	}
-	p.PerSec = float64(p.Requests-p.Errors) / el.Seconds()
-	if srvCPU > 0 {
-		p.PerCPUSec = float64(p.Requests-p.Errors) / srvCPU
-	}
-	slices.Sort(lats)
-	pct := func(q float64) float64 {
-		if len(lats) == 0 {
-			return 0
-		}
-		i := int(q*float64(len(lats))+0.5) - 1
-		i = min(max(i, 0), len(lats)-1)
-		return float64(lats[i].Microseconds()) / 1000
-	}
-	p.P50ms, p.P90ms, p.P99ms, p.MaxMs = pct(0.50), pct(0.90), pct(0.99), pct(1)
+// send posts the k-th body.
+func (lg *loadGen) send(bodies [][]byte) loadkit.Do {
+	return func(ctx context.Context, k int, buf *bytes.Buffer) string { return lg.do(ctx, bodies[k], buf) }
 }
 
 // closed runs conc workers back to back until the duration ends or the
 // bodies run out; each body (a fresh assertion) is sent once.
 func (lg *loadGen) closed(ctx context.Context, bodies [][]byte, conc int, d time.Duration) Phase {
-	p := Phase{Mode: "closed", Concurrency: conc}
-	var next atomic.Int64
-	var stop atomic.Bool
-	outs := make([][]outcome, conc)
-	var wg sync.WaitGroup
-	m := lg.begin()
-	deadline := m.start.Add(d)
-	for wi := range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf bytes.Buffer
-			o := make([]outcome, 0, len(bodies)/conc+16)
-			for !stop.Load() && ctx.Err() == nil {
-				k := int(next.Add(1) - 1)
-				if k >= len(bodies) {
-					stop.Store(true)
-					break
-				}
-				t := time.Now()
-				if t.After(deadline) {
-					stop.Store(true)
-					break
-				}
-				e := lg.do(ctx, bodies[k], &buf)
-				o = append(o, outcome{lat: time.Since(t), err: e})
-			}
-			outs[wi] = o
-		}()
-	}
-	wg.Wait()
-	lg.end(m, &p, outs)
-	p.PoolOut = int(next.Load()) >= len(bodies) && time.Now().Before(deadline)
+	s := loadkit.Closed(ctx, lg.t, conc, d, len(bodies), lg.send(bodies))
+	p := phaseOf("closed", conc, 0, s)
+	p.PoolOut = s.Exhausted
 	return p
 }
 
@@ -393,45 +288,5 @@ func (lg *loadGen) closed(ctx context.Context, bodies [][]byte, conc int, d time
 // (latency counts from the scheduled send time, so a stalled server is
 // not hidden by a stalled generator).
 func (lg *loadGen) open(ctx context.Context, bodies [][]byte, rate float64, workers int) Phase {
-	p := Phase{Mode: "open", TargetRate: rate}
-	type job struct {
-		k     int
-		sched time.Time
-	}
-	jobs := make(chan job, len(bodies))
-	outs := make([][]outcome, workers)
-	var wg sync.WaitGroup
-	for wi := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf bytes.Buffer
-			var o []outcome
-			for j := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				e := lg.do(ctx, bodies[j.k], &buf)
-				o = append(o, outcome{lat: time.Since(j.sched), err: e})
-			}
-			outs[wi] = o
-		}()
-	}
-	runtime.Gosched()
-	m := lg.begin()
-	interval := time.Duration(float64(time.Second) / rate)
-	for k := range bodies {
-		sched := m.start.Add(time.Duration(k) * interval)
-		if d := time.Until(sched); d > 0 {
-			time.Sleep(d)
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		jobs <- job{k, sched}
-	}
-	close(jobs)
-	wg.Wait()
-	lg.end(m, &p, outs)
-	return p
+	return phaseOf("open", 0, rate, loadkit.Open(ctx, lg.t, rate, len(bodies), workers, lg.send(bodies)))
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+
+	"github.com/wifproject/wif/test/load/loadkit"
 )
 
 // Targets from the issue.
@@ -154,7 +156,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Scenario, l.Measured, l.Target, res)
 	}
 	tw.Flush()
-	if err := writeJSON(*jsonOut, lines); err != nil {
+	if err := loadkit.WriteJSON(*jsonOut, lines); err != nil {
 		return err
 	}
 	if fail > 0 {

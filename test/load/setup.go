@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/wifproject/wif/test/load/loadkit"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -19,11 +20,11 @@ import (
 type arm struct {
 	hc    *http.Client
 	base  string
-	boot  bootstrap
+	boot  loadkit.Bootstrap
 	token string
 }
 
-func newARM(ctx context.Context, hc *http.Client, base string, boot bootstrap) (*arm, error) {
+func newARM(ctx context.Context, hc *http.Client, base string, boot loadkit.Bootstrap) (*arm, error) {
 	a := &arm{hc: hc, base: base, boot: boot}
 	form := url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {boot.ClientID}, "client_secret": {boot.ClientSecret},

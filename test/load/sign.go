@@ -11,6 +11,8 @@ import (
 	"io"
 	"runtime"
 	"time"
+
+	"github.com/wifproject/wif/test/load/loadkit"
 )
 
 // SignResult is the baseline: raw RSA-2048 signing on one goroutine.
@@ -53,7 +55,7 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	start := time.Now()
-	cpu0 := cpuTime(0)
+	cpu0 := loadkit.CPUTime(0)
 	deadline := start.Add(*dur)
 	n := 0
 	for ctx.Err() == nil {
@@ -70,8 +72,8 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	el := time.Since(start).Seconds()
-	cpu := (cpuTime(0) - cpu0).Seconds()
+	cpu := (loadkit.CPUTime(0) - cpu0).Seconds()
 	res := SignResult{CPUSeconds: cpu, PerCPUSec: float64(n) / cpu, Kind: "sign", Name: *name, Signs: n, Seconds: el, SignsPerSec: float64(n) / el, GOMAXPROCS: runtime.GOMAXPROCS(0), Start: start.UTC().Format(time.RFC3339)}
 	fmt.Fprintf(stdout, "%s: %.0f signs/s (%d in %.2fs, one goroutine); %.0f signs per CPU-second (%.0f%% of the core)\n", res.Name, res.SignsPerSec, n, el, res.PerCPUSec, 100*cpu/el)
-	return writeJSON(*jsonOut, res)
+	return loadkit.WriteJSON(*jsonOut, res)
 }

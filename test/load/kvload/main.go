@@ -29,29 +29,25 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/wifproject/wif/test/load/loadkit"
 )
 
 func main() {
@@ -129,30 +125,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	w, err := startWif(ctx, *bin, *serverCPUs, work, res.WifArgs)
+	w, err := loadkit.StartWif(ctx, *bin, *serverCPUs, filepath.Join(work, "data"), filepath.Join(work, "wif.log"), res.WifArgs)
 	if err != nil {
 		return err
 	}
-	defer w.stop()
+	defer w.Stop()
 	if *pidFile != "" {
-		os.WriteFile(*pidFile, []byte(fmt.Sprintln(w.pid)), 0o644)
+		os.WriteFile(*pidFile, []byte(fmt.Sprintln(w.Pid)), 0o644)
 		defer os.Remove(*pidFile)
 	}
-	fmt.Fprintf(stderr, "wif pid %d on port %s (logs %s)\n", w.pid, w.port, filepath.Join(work, "wif.log"))
+	fmt.Fprintf(stderr, "wif pid %d on port %s (logs %s)\n", w.Pid, w.Port, filepath.Join(work, "wif.log"))
 
-	hc, err := loopbackClient(w.boot.CAFile, w.port, max(*conc, *workers)+4)
+	hc, err := loadkit.TrustingClient(w.Boot.CAFile, loadkit.ClientOptions{Proto: "h1", Conns: max(*conc, *workers) + 4, DialAddr: "127.0.0.1:" + w.Port})
 	if err != nil {
 		return err
-	}
-	for i := 0; ; i++ {
-		_, status, err := send(ctx, hc, http.MethodGet, "https://localhost:"+w.port+"/healthz", "", "", nil)
-		if err == nil && status == 200 {
-			break
-		}
-		if i == 600 || ctx.Err() != nil {
-			return fmt.Errorf("wif not healthy: %d %v", status, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	secretURL, token, err := setup(ctx, hc, w, *valueSize)
 	if err != nil {
@@ -162,12 +148,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "target: GET %s\n", secretURL)
 
 	if *genCPUs != "" {
-		out, err := exec.Command("taskset", "-a", "-p", "-c", *genCPUs, strconv.Itoa(os.Getpid())).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("taskset -a -p -c %s: %v: %s", *genCPUs, err, out)
+		if err := loadkit.Pin(os.Getpid(), *genCPUs); err != nil {
+			return err
 		}
 	}
-	lg := &loadGen{hc: hc, url: secretURL, auth: "Bearer " + token, pid: w.pid}
+	lg := &loadGen{hc: hc, url: secretURL, auth: "Bearer " + token, t: loadkit.Target{Pid: w.Pid}}
 	if *warmup > 0 {
 		if p := lg.closed(ctx, *conc, *warmup); p.Errors > 0 {
 			return fmt.Errorf("warm-up: %d of %d requests failed, e.g. %v", p.Errors, p.Requests, p.ErrorSamples)
@@ -183,11 +168,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		res.Open = &p
 		printPhase(stdout, p)
 	}
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
+	if err := loadkit.WriteJSON(*jsonOut, res); err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -201,12 +183,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func printPhase(w io.Writer, p Phase) {
-	what := fmt.Sprintf("closed loop, concurrency %d", p.Concurrency)
-	if p.Mode == "open" {
-		what = fmt.Sprintf("open loop at %.0f/s", p.TargetRate)
-	}
 	fmt.Fprintf(w, "keyvault GET (%s): %.0f req/s (%.0f per server CPU-second), p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; %d requests, %d errors in %.2fs; server CPU %.0f%%, generator CPU %.0f%%\n",
-		what, p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.MaxMs, p.Requests, p.Errors, p.Seconds, 100*p.ServerCPU, 100*p.GeneratorCPU)
+		loadkit.Label(p.Mode, p.Concurrency, p.TargetRate), p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.MaxMs, p.Requests, p.Errors, p.Seconds, 100*p.ServerCPU, 100*p.GeneratorCPU)
 }
 
 // errTargetMissed is returned by report when a target is missed.
@@ -256,111 +234,12 @@ func report(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// bootstrap is what wif writes to bootstrap.json.
-type bootstrap struct {
-	TenantID       string `json:"tenantId"`
-	SubscriptionID string `json:"subscriptionId"`
-	ClientID       string `json:"clientId"`
-	ClientSecret   string `json:"clientSecret"`
-	ARMEndpoint    string `json:"armEndpoint"`
-	CAFile         string `json:"caFile"`
-}
-
-type wifProc struct {
-	cmd  *exec.Cmd
-	pid  int
-	port string
-	boot bootstrap
-	log  *os.File
-}
-
-func startWif(ctx context.Context, bin, cpus, work string, extra []string) (*wifProc, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	dataDir := filepath.Join(work, "data")
-	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:" + port}, extra...)
-	name := bin
-	if cpus != "" {
-		args = append([]string{"-c", cpus, bin}, args...)
-		name = "taskset"
-	}
-	logf, err := os.Create(filepath.Join(work, "wif.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	w := &wifProc{cmd: cmd, pid: cmd.Process.Pid, port: port, log: logf}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b, err := os.ReadFile(filepath.Join(dataDir, "bootstrap.json"))
-		if err == nil && json.Unmarshal(b, &w.boot) == nil && w.boot.ClientSecret != "" {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			w.stop()
-			return nil, fmt.Errorf("wif did not write bootstrap.json (see %s)", logf.Name())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return w, nil
-}
-
-func (w *wifProc) stop() {
-	w.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { w.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		w.cmd.Process.Kill()
-		<-done
-	}
-	w.log.Close()
-}
-
-// loopbackClient trusts caFile and connects every request to
-// 127.0.0.1:port over HTTP/1.1 keep-alive.
-func loopbackClient(caFile, port string, conns int) (*http.Client, error) {
-	pemBytes, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, errors.New("no certificates in " + caFile)
-	}
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool},
-		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, "127.0.0.1:"+port)
-		},
-	}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
-}
-
 // setup creates group, vault, role assignment and secret, and returns the
 // secret's URL and a data-plane token of the bootstrap admin, who gets
 // Key Vault Secrets Officer on the vault.
-func setup(ctx context.Context, hc *http.Client, w *wifProc, valueSize int) (string, string, error) {
-	b := w.boot
-	base := "https://localhost:" + w.port
+func setup(ctx context.Context, hc *http.Client, w *loadkit.Wif, valueSize int) (string, string, error) {
+	b := w.Boot
+	base := "https://localhost:" + w.Port
 	tokenFor := func(scope string) (string, error) {
 		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {b.ClientID}, "client_secret": {b.ClientSecret}, "scope": {scope}}
 		out, status, err := send(ctx, hc, http.MethodPost, base+"/"+b.TenantID+"/oauth2/v2.0/token", "", "application/x-www-form-urlencoded", []byte(form.Encode()))
@@ -409,7 +288,7 @@ func setup(ctx context.Context, hc *http.Client, w *wifProc, valueSize int) (str
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	vaultTok, err := tokenFor("https://vault.localhost:" + w.port + "/.default")
+	vaultTok, err := tokenFor("https://vault.localhost:" + w.Port + "/.default")
 	if err != nil {
 		return "", "", err
 	}
@@ -424,7 +303,7 @@ func setup(ctx context.Context, hc *http.Client, w *wifProc, valueSize int) (str
 			"principalId": oid, "principalType": "ServicePrincipal"}}); err != nil {
 		return "", "", err
 	}
-	vault := "https://kvbench.vault.localhost:" + w.port
+	vault := "https://kvbench.vault.localhost:" + w.Port
 	value := strings.Repeat("s", valueSize)
 	raw, _ := json.Marshal(map[string]string{"value": value})
 	out, status, err := send(ctx, hc, http.MethodPut, vault+"/secrets/bench?api-version=2026-04-01", vaultTok, "application/json", raw)
@@ -478,177 +357,36 @@ func claim(jwt, name string) (string, error) {
 	return s, nil
 }
 
+// phaseOf is a phase's JSON form.
+func phaseOf(mode string, conc int, rate float64, s loadkit.Stats) Phase {
+	return Phase{Mode: mode, Concurrency: conc, TargetRate: rate, Requests: s.Requests, Errors: s.Errors, Seconds: s.Seconds,
+		PerSec: s.PerSec, PerCPUSec: s.PerCPUSec, P50ms: s.Latency.P50, P90ms: s.Latency.P90, P99ms: s.Latency.P99, MaxMs: s.Latency.Max,
+		ServerCPU: s.ServerCPU, GeneratorCPU: s.GeneratorCPU, ErrorSamples: s.ErrorSamples}
+}
+
+// loadGen sends authenticated GETs of the secret.
 type loadGen struct {
 	hc   *http.Client
 	url  string
 	auth string
-	pid  int
-}
-
-type outcome struct {
-	lat time.Duration
-	err string
+	t    loadkit.Target
 }
 
 var wantValue = []byte(`"value":"`)
 
-func (lg *loadGen) do(ctx context.Context, buf *bytes.Buffer) string {
+// do gets the secret and checks the answer carries its value.
+func (lg *loadGen) do(ctx context.Context, _ int, buf *bytes.Buffer) string {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, lg.url, nil)
 	req.Header.Set("Authorization", lg.auth)
-	resp, err := lg.hc.Do(req)
-	if err != nil {
-		return err.Error()
-	}
-	buf.Reset()
-	_, err = buf.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return err.Error()
-	}
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(buf.Bytes(), wantValue) {
-		s := buf.String()
-		if len(s) > 300 {
-			s = s[:300]
-		}
-		return fmt.Sprintf("%d %s", resp.StatusCode, s)
-	}
-	return ""
-}
-
-type meter struct {
-	start    time.Time
-	srv, gen time.Duration
-}
-
-func (lg *loadGen) begin() meter {
-	return meter{start: time.Now(), srv: cpuTime(lg.pid), gen: cpuTime(0)}
-}
-
-func (lg *loadGen) end(m meter, p *Phase, outs [][]outcome) {
-	el := time.Since(m.start)
-	p.Seconds = el.Seconds()
-	srv := (cpuTime(lg.pid) - m.srv).Seconds()
-	p.ServerCPU = srv / el.Seconds()
-	p.GeneratorCPU = (cpuTime(0) - m.gen).Seconds() / el.Seconds()
-	var lats []time.Duration
-	for _, o := range outs {
-		for _, x := range o {
-			p.Requests++
-			if x.err != "" {
-				p.Errors++
-				if len(p.ErrorSamples) < 3 {
-					p.ErrorSamples = append(p.ErrorSamples, x.err)
-				}
-				continue
-			}
-			lats = append(lats, x.lat)
-		}
-	}
-	p.PerSec = float64(p.Requests-p.Errors) / el.Seconds()
-	if srv > 0 {
-		p.PerCPUSec = float64(p.Requests-p.Errors) / srv
-	}
-	slices.Sort(lats)
-	pct := func(q float64) float64 {
-		if len(lats) == 0 {
-			return 0
-		}
-		i := min(max(int(q*float64(len(lats))+0.5)-1, 0), len(lats)-1)
-		return float64(lats[i].Microseconds()) / 1000
-	}
-	p.P50ms, p.P90ms, p.P99ms, p.MaxMs = pct(0.50), pct(0.90), pct(0.99), pct(1)
+	return loadkit.Expect(lg.hc, req, buf, wantValue)
 }
 
 // closed runs conc workers back to back for d.
 func (lg *loadGen) closed(ctx context.Context, conc int, d time.Duration) Phase {
-	p := Phase{Mode: "closed", Concurrency: conc}
-	outs := make([][]outcome, conc)
-	var wg sync.WaitGroup
-	m := lg.begin()
-	deadline := m.start.Add(d)
-	for wi := range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf bytes.Buffer
-			o := make([]outcome, 0, 1<<14)
-			for ctx.Err() == nil {
-				t := time.Now()
-				if t.After(deadline) {
-					break
-				}
-				e := lg.do(ctx, &buf)
-				o = append(o, outcome{lat: time.Since(t), err: e})
-			}
-			outs[wi] = o
-		}()
-	}
-	wg.Wait()
-	lg.end(m, &p, outs)
-	return p
+	return phaseOf("closed", conc, 0, loadkit.Closed(ctx, lg.t, conc, d, math.MaxInt, lg.do))
 }
 
 // open sends requests at rate for d, whatever the answers take.
 func (lg *loadGen) open(ctx context.Context, rate float64, workers int, d time.Duration) Phase {
-	p := Phase{Mode: "open", TargetRate: rate}
-	n := int(rate * d.Seconds())
-	jobs := make(chan time.Time, n)
-	outs := make([][]outcome, workers)
-	var wg sync.WaitGroup
-	for wi := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf bytes.Buffer
-			var o []outcome
-			for sched := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				e := lg.do(ctx, &buf)
-				o = append(o, outcome{lat: time.Since(sched), err: e})
-			}
-			outs[wi] = o
-		}()
-	}
-	m := lg.begin()
-	interval := time.Duration(float64(time.Second) / rate)
-	for k := range n {
-		sched := m.start.Add(time.Duration(k) * interval)
-		if w := time.Until(sched); w > 0 {
-			time.Sleep(w)
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		jobs <- sched
-	}
-	close(jobs)
-	wg.Wait()
-	lg.end(m, &p, outs)
-	return p
-}
-
-// cpuTime is a process's user+system CPU time from /proc (0: this one).
-func cpuTime(pid int) time.Duration {
-	path := "/proc/self/stat"
-	if pid > 0 {
-		path = fmt.Sprintf("/proc/%d/stat", pid)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond
+	return phaseOf("open", 0, rate, loadkit.Open(ctx, lg.t, rate, int(rate*d.Seconds()), workers, lg.do))
 }

@@ -9,14 +9,13 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/wifproject/wif/test/load/loadkit"
 )
 
 // cluster is a real etcd + kube-apiserver on loopback, started the way
@@ -25,7 +24,7 @@ type cluster struct {
 	Server     string // https://127.0.0.1:PORT
 	Token      string // static bearer token of a system:masters user
 	Kubeconfig string
-	etcd, api  *exec.Cmd
+	etcd, api  *loadkit.Proc
 }
 
 // startCluster runs etcd (data under dir) and kube-apiserver and waits for
@@ -36,16 +35,16 @@ func startCluster(ctx context.Context, apiserver, etcdBin, dir string) (*cluster
 		return nil, err
 	}
 	c := &cluster{Token: hex.EncodeToString(tok)}
-	etcdPort, err := freePort()
+	etcdPort, err := loadkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	peerPort, err := freePort()
+	peerPort, err := loadkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	etcdURL := "http://127.0.0.1:" + etcdPort
-	c.etcd, err = startProc(filepath.Join(dir, "etcd.log"), nil, etcdBin, "--name", "wif", "--data-dir", filepath.Join(dir, "etcd"),
+	c.etcd, err = loadkit.Start(filepath.Join(dir, "etcd.log"), nil, etcdBin, "--name", "wif", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
 		"--listen-peer-urls", "http://127.0.0.1:"+peerPort, "--initial-advertise-peer-urls", "http://127.0.0.1:"+peerPort,
 		"--initial-cluster", "wif=http://127.0.0.1:"+peerPort, "--logger", "zap", "--log-level", "warn")
@@ -56,7 +55,7 @@ func startCluster(ctx context.Context, apiserver, etcdBin, dir string) (*cluster
 		c.Stop()
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := loadkit.FreePort()
 	if err != nil {
 		c.Stop()
 		return nil, err
@@ -67,7 +66,7 @@ func startCluster(ctx context.Context, apiserver, etcdBin, dir string) (*cluster
 		c.Stop()
 		return nil, err
 	}
-	c.api, err = startProc(filepath.Join(dir, "kube-apiserver.log"), nil, apiserver,
+	c.api, err = loadkit.Start(filepath.Join(dir, "kube-apiserver.log"), nil, apiserver,
 		"--etcd-servers", etcdURL, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
 		"--endpoint-reconciler-type", "none", "--secure-port", port, "--cert-dir", filepath.Join(dir, "certs"),
 		"--token-auth-file", filepath.Join(dir, "tokens.csv"), "--authorization-mode", "RBAC",
@@ -107,7 +106,7 @@ current-context: whload
 				return c, nil
 			}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil || exited(c.api) || exited(c.etcd) {
+		if time.Now().After(deadline) || ctx.Err() != nil || c.api.Exited() || c.etcd.Exited() {
 			c.Stop()
 			b, _ := os.ReadFile(filepath.Join(dir, "kube-apiserver.log"))
 			return nil, fmt.Errorf("kube-apiserver not ready:\n%s", tail(string(b), 2000))
@@ -119,9 +118,9 @@ current-context: whload
 // Pids of the API server and etcd (for pinning and the caller's cleanup).
 func (c *cluster) Pids() []int {
 	var p []int
-	for _, cmd := range []*exec.Cmd{c.api, c.etcd} {
-		if cmd != nil && cmd.Process != nil {
-			p = append(p, cmd.Process.Pid)
+	for _, proc := range []*loadkit.Proc{c.api, c.etcd} {
+		if proc != nil {
+			p = append(p, proc.Pid)
 		}
 	}
 	return p
@@ -129,48 +128,8 @@ func (c *cluster) Pids() []int {
 
 // Stop stops kube-apiserver, then etcd.
 func (c *cluster) Stop() {
-	stopProc(c.api, 20*time.Second)
-	stopProc(c.etcd, 10*time.Second)
-}
-
-// startProc starts a child, with env added to this process's environment,
-// whose output goes to logPath; it gets SIGTERM if this process dies.
-func startProc(logPath string, env []string, name string, args ...string) (*exec.Cmd, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() { cmd.Wait(); logf.Close() }()
-	return cmd, nil
-}
-
-// exited reports whether a child started by startProc has exited.
-func exited(cmd *exec.Cmd) bool {
-	return cmd.Process.Signal(syscall.Signal(0)) != nil
-}
-
-// stopProc interrupts a child started by startProc, then kills it after grace.
-func stopProc(cmd *exec.Cmd, grace time.Duration) {
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	cmd.Process.Signal(os.Interrupt)
-	for deadline := time.Now().Add(grace); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if exited(cmd) {
-			return
-		}
-	}
-	cmd.Process.Kill()
+	c.api.Stop(20 * time.Second)
+	c.etcd.Stop(10 * time.Second)
 }
 
 // writeRSAKey writes a new RSA-2048 key (PKCS#8 PEM) for the API server's
@@ -185,16 +144,6 @@ func writeRSAKey(path string) error {
 		return err
 	}
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port, nil
 }
 
 func tail(s string, n int) string {

@@ -136,14 +136,6 @@ func TestCheckRejects(t *testing.T) {
 	}
 }
 
-func TestCPUCount(t *testing.T) {
-	for in, want := range map[string]int{"1": 1, "0,2": 2, "2-3": 2, "0-3,5": 5, "": 1, "x": 1} {
-		if got := cpuCount(in); got != want {
-			t.Errorf("cpuCount(%q) = %d, want %d", in, got, want)
-		}
-	}
-}
-
 // BenchmarkHandler is the webhook's per-review CPU cost without TLS or
 // HTTP/2: decode, look up (a map in place of the informer), Mutate, patch,
 // encode, log, metrics. Profile it with

@@ -23,7 +23,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +35,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/wifproject/wif/test/load/loadkit"
 )
 
 // Targets from the issue.
@@ -57,23 +58,23 @@ func main() {
 
 // Result is what one run measured.
 type Result struct {
-	Start           string   `json:"start"`
-	LoadAvgStart    string   `json:"loadAvgStart"`
-	LoadAvgEnd      string   `json:"loadAvgEnd"`
-	ServerCPUs      string   `json:"serverCpus"`
-	GenCPUs         string   `json:"generatorCpus"`
-	WebhookArgs     []string `json:"webhookArgs,omitempty"`
-	WebhookEnv      []string `json:"webhookEnv,omitempty"`
-	ServiceAccounts int      `json:"serviceAccounts"`
-	Namespaces      int      `json:"namespaces"`
-	Cached          int      `json:"cachedServiceAccounts"`
-	SetupSecs       float64  `json:"setupSeconds"`
-	WarmSecs        float64  `json:"cacheWarmSeconds"` // webhook start to cache full
-	ReviewBytes     int      `json:"reviewBytes"`      // mean AdmissionReview body size
-	MemWarm         memStat  `json:"memAfterCacheWarm"`
-	MemLoad         memStat  `json:"memAfterLoad"`
-	Closed          *Phase   `json:"closed,omitempty"`
-	Open            *Phase   `json:"open,omitempty"`
+	Start           string      `json:"start"`
+	LoadAvgStart    string      `json:"loadAvgStart"`
+	LoadAvgEnd      string      `json:"loadAvgEnd"`
+	ServerCPUs      string      `json:"serverCpus"`
+	GenCPUs         string      `json:"generatorCpus"`
+	WebhookArgs     []string    `json:"webhookArgs,omitempty"`
+	WebhookEnv      []string    `json:"webhookEnv,omitempty"`
+	ServiceAccounts int         `json:"serviceAccounts"`
+	Namespaces      int         `json:"namespaces"`
+	Cached          int         `json:"cachedServiceAccounts"`
+	SetupSecs       float64     `json:"setupSeconds"`
+	WarmSecs        float64     `json:"cacheWarmSeconds"` // webhook start to cache full
+	ReviewBytes     int         `json:"reviewBytes"`      // mean AdmissionReview body size
+	MemWarm         loadkit.Mem `json:"memAfterCacheWarm"`
+	MemLoad         loadkit.Mem `json:"memAfterLoad"`
+	Closed          *Phase      `json:"closed,omitempty"`
+	Open            *Phase      `json:"open,omitempty"`
 	// PatchedCounted is the rise of wif_webhook_admission_requests_total{outcome="patched"}
 	// over the run (warm-up included), a cross-check of the generator's count.
 	PatchedCounted float64 `json:"patchedCountedByWebhook"`
@@ -243,19 +244,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *genCPUs != "" {
 		if cl != nil {
 			for _, p := range cl.Pids() {
-				if err := pin(p, *genCPUs); err != nil {
+				if err := loadkit.Pin(p, *genCPUs); err != nil {
 					return err
 				}
 			}
 		}
-		if err := pin(os.Getpid(), *genCPUs); err != nil {
+		if err := loadkit.Pin(os.Getpid(), *genCPUs); err != nil {
 			return err
 		}
-		runtime.GOMAXPROCS(cpuCount(*genCPUs))
+		runtime.GOMAXPROCS(loadkit.CPUCount(*genCPUs))
 	}
 	// Let the webhook settle after the initial list before measuring memory.
 	time.Sleep(2 * time.Second)
-	if res.MemWarm, err = readMem(wh.Pid); err != nil {
+	if res.MemWarm, err = loadkit.ReadMem(wh.Pid); err != nil {
 		return err
 	}
 	mc, err := httpsClient(wh.CAFile, 1)
@@ -272,7 +273,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// kube-apiserver appends ?timeout= (the webhook's timeoutSeconds).
-	lg := &loadGen{hc: hc, url: wh.Base + pathMutate + "?timeout=10s", pid: wh.Pid, core: firstCPU(*serverCPUs)}
+	lg := &loadGen{hc: hc, url: wh.Base + pathMutate + "?timeout=10s", t: loadkit.Target{Pid: wh.Pid, Core: loadkit.FirstCPU(*serverCPUs), SampleRSS: true}}
 	if *warmup > 0 {
 		p := lg.closed(ctx, rvs, *conc, time.Minute, *warmup)
 		if p.Errors > 0 {
@@ -286,7 +287,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	stopPerf := func() {}
 	if *perfOut != "" {
-		if stopPerf, err = startPerf(*perfOut, wh.Pid); err != nil {
+		if stopPerf, err = loadkit.StartPerf(*perfOut, wh.Pid); err != nil {
 			return err
 		}
 	}
@@ -302,7 +303,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		res.SentOK += p.Requests - p.Errors
 		printPhase(stdout, p)
 	}
-	if res.MemLoad, err = readMem(wh.Pid); err != nil {
+	if res.MemLoad, err = loadkit.ReadMem(wh.Pid); err != nil {
 		return err
 	}
 	if after, err := wh.metrics(ctx, mc); err == nil {
@@ -313,11 +314,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	res.LoadAvgEnd = loadAvg()
 	fmt.Fprintf(stdout, "webhook RSS: after cache warm %.1f MiB (anon %.1f, file %.1f), after load %.1f MiB (anon %.1f, file %.1f), peak (VmHWM) %.1f MiB; %d cached service accounts; review body %d bytes; webhook counted %.0f patched, generator %d ok\n",
-		mib(res.MemWarm.RSSKiB), mib(res.MemWarm.AnonKiB), mib(res.MemWarm.FileKiB), mib(res.MemLoad.RSSKiB), mib(res.MemLoad.AnonKiB), mib(res.MemLoad.FileKiB),
-		mib(res.MemLoad.HWMKiB), res.Cached, res.ReviewBytes, res.PatchedCounted, res.SentOK)
+		loadkit.MiB(res.MemWarm.RSSKiB), loadkit.MiB(res.MemWarm.AnonKiB), loadkit.MiB(res.MemWarm.FileKiB), loadkit.MiB(res.MemLoad.RSSKiB), loadkit.MiB(res.MemLoad.AnonKiB), loadkit.MiB(res.MemLoad.FileKiB),
+		loadkit.MiB(res.MemLoad.HWMKiB), res.Cached, res.ReviewBytes, res.PatchedCounted, res.SentOK)
 	fmt.Fprintf(stdout, "webhook Go runtime after cache warm: %s\nwebhook Go runtime after load: %s; %.0f GC cycles during the timed phases\n", res.GoWarm, res.GoLoad, res.GCCycles)
 	fmt.Fprintf(stdout, "load average: %s at start, %s at end\n", res.LoadAvgStart, res.LoadAvgEnd)
-	if err := writeJSON(*jsonOut, res); err != nil {
+	if err := loadkit.WriteJSON(*jsonOut, res); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -382,20 +383,15 @@ func report(w io.Writer, r Result) error {
 }
 
 func printPhase(w io.Writer, p Phase) {
-	what := fmt.Sprintf("closed loop, concurrency %d", p.Concurrency)
-	if p.Mode == "open" {
-		what = fmt.Sprintf("open loop at %.0f/s", p.TargetRate)
-	}
 	fmt.Fprintf(w, "%s: %.0f reviews/s (%.0f per webhook CPU-second), p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; %d requests, %d errors (%d not HTTP/2) in %.2fs; webhook CPU %.0f%% (its core busy %.0f%%), generator CPU %.0f%%, webhook RSS max %.1f MiB\n",
-		what, p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.P999ms, p.MaxMs, p.Requests, p.Errors, p.NotH2, p.Seconds,
-		100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU, mib(p.MaxRSSKiB))
+		loadkit.Label(p.Mode, p.Concurrency, p.TargetRate), p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.P999ms, p.MaxMs, p.Requests, p.Errors, p.NotH2, p.Seconds,
+		100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU, loadkit.MiB(p.MaxRSSKiB))
 	for _, e := range p.ErrorSamples {
 		fmt.Fprintf(w, "  error: %s\n", e)
 	}
 }
 
-func mib(kib int64) float64 { return float64(kib) / 1024 }
-func kb(kib int64) float64  { return float64(kib) * 1024 / 1e6 }
+func kb(kib int64) float64 { return float64(kib) * 1024 / 1e6 }
 
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
@@ -407,16 +403,4 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// writeJSON writes v to path, or does nothing if path is empty.
-func writeJSON(path string, v any) error {
-	if path == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

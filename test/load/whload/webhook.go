@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,12 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wifproject/wif/test/load/loadkit"
 )
 
 // webhookProc is a running "wif webhook".
 type webhookProc struct {
-	cmd    *exec.Cmd
-	Pid    int
+	*loadkit.Proc
 	Base   string // https://127.0.0.1:PORT
 	CAFile string
 	log    string
@@ -44,7 +42,7 @@ func webhookCerts(ctx context.Context, bin, dir, url, tenant, authority string) 
 // startWebhook runs "wif webhook" (under "taskset -c cpus" when cpus is
 // set, so the pid is wif's) and waits for /healthz.
 func startWebhook(ctx context.Context, bin, cpus, dir, kubeconfig, tenant, authority string, extra, env []string) (*webhookProc, error) {
-	port, err := freePort()
+	port, err := loadkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -52,18 +50,12 @@ func startWebhook(ctx context.Context, bin, cpus, dir, kubeconfig, tenant, autho
 	if err := webhookCerts(ctx, bin, dir, w.Base+pathMutate, tenant, authority); err != nil {
 		return nil, err
 	}
-	args := append([]string{"webhook", "--listen", "127.0.0.1:" + port,
+	name, args := loadkit.Taskset(cpus, bin, append([]string{"webhook", "--listen", "127.0.0.1:" + port,
 		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-private-key-file", filepath.Join(dir, "tls.key"),
-		"--tenant-id", tenant, "--authority-host", authority, "--kubeconfig", kubeconfig}, extra...)
-	name := bin
-	if cpus != "" {
-		args = append([]string{"-c", cpus, bin}, args...)
-		name = "taskset"
-	}
-	if w.cmd, err = startProc(w.log, env, name, args...); err != nil {
+		"--tenant-id", tenant, "--authority-host", authority, "--kubeconfig", kubeconfig}, extra...))
+	if w.Proc, err = loadkit.Start(w.log, env, name, args...); err != nil {
 		return nil, err
 	}
-	w.Pid = w.cmd.Process.Pid
 	hc, err := httpsClient(w.CAFile, 1)
 	if err != nil {
 		w.Stop()
@@ -74,7 +66,7 @@ func startWebhook(ctx context.Context, bin, cpus, dir, kubeconfig, tenant, autho
 		if code, _, err := get(ctx, hc, w.Base+"/healthz"); err == nil && code == http.StatusOK {
 			return w, nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil || exited(w.cmd) {
+		if time.Now().After(deadline) || ctx.Err() != nil || w.Exited() {
 			w.Stop()
 			b, _ := os.ReadFile(w.log)
 			return nil, fmt.Errorf("webhook not healthy:\n%s", tail(string(b), 2000))
@@ -106,7 +98,7 @@ func (w *webhookProc) waitWarm(ctx context.Context, want int, limit time.Duratio
 				}
 			}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil || exited(w.cmd) {
+		if time.Now().After(deadline) || ctx.Err() != nil || w.Exited() {
 			return cached, fmt.Errorf("webhook cache not warm after %s: ready %v, %d of %d service accounts cached", limit, ready, cached, want)
 		}
 	}
@@ -141,7 +133,7 @@ func (w *webhookProc) metrics(ctx context.Context, hc *http.Client) (map[string]
 }
 
 // Stop interrupts the webhook and kills it after 10s.
-func (w *webhookProc) Stop() { stopProc(w.cmd, 10*time.Second) }
+func (w *webhookProc) Stop() { w.Proc.Stop(10 * time.Second) }
 
 func get(ctx context.Context, hc *http.Client, url string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -161,21 +153,5 @@ func get(ctx context.Context, hc *http.Client, url string) (int, []byte, error) 
 // kube-apiserver does when it calls a webhook: one connection, requests
 // multiplexed on it. conns bounds idle connections kept.
 func httpsClient(caFile string, conns int) (*http.Client, error) {
-	pemBytes, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, errors.New("no certificates in " + caFile)
-	}
-	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool},
-		ForceAttemptHTTP2:   true,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+	return loadkit.TrustingClient(caFile, loadkit.ClientOptions{Proto: "h2", Conns: conns, Timeout: 30 * time.Second})
 }
