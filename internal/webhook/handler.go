@@ -35,6 +35,12 @@ type ServiceAccountGetter interface {
 // maxBodyBytes bounds an AdmissionReview (the API server itself caps requests at 3 MiB).
 const maxBodyBytes = 8 << 20
 
+// decodeOptions: duplicate member names are accepted, the last one
+// winning, as with the API machinery's decoder. Checking for them would cost
+// a tenth of the webhook's CPU, and a review is the API server's own
+// serialization of an object it has already decoded, so it has none.
+var decodeOptions = jsontext.AllowDuplicateNames(true)
+
 // bodyBuffers recycles request body buffers: a review is a few KB, read
 // thousands of times a second, and would otherwise be most of the
 // webhook's garbage.
@@ -120,8 +126,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, start, status, fmt.Errorf("reading body: %w", err))
 		return
 	}
-	var review reviewEnvelope
-	if err := jsonv2.Unmarshal(body, &review); err != nil {
+	review, err := decodeReview(body)
+	if err != nil {
 		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err))
 		return
 	}
@@ -192,7 +198,7 @@ func encodeReview(apiVersion string, resp *admissionv1.AdmissionResponse) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 128+base64.StdEncoding.EncodedLen(len(resp.Patch)))
+	b := make([]byte, 0, 160+len(apiVersion)+len(uid)+base64.StdEncoding.EncodedLen(len(resp.Patch)))
 	b = append(b, `{"kind":"AdmissionReview","apiVersion":"`...)
 	b = append(b, apiVersion...)
 	b = append(b, `","response":{"uid":`...)
@@ -234,14 +240,14 @@ func (h *Handler) admit(ctx context.Context, req *requestView) result {
 		res.outcome, res.resp = outcomeSkipped, admissionv1.AdmissionResponse{Allowed: true}
 		return res
 	}
-	if len(req.Object) == 0 || string(req.Object) == "null" {
-		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: admission request carries no pod")
+	if req.objectErr != nil {
+		res.err = req.objectErr
+		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: decoding pod: "+req.objectErr.Error())
 		return res
 	}
-	var view podView
-	if err := jsonv2.Unmarshal(req.Object, &view); err != nil {
-		res.err = err
-		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: decoding pod: "+err.Error())
+	view := req.Object
+	if view == nil {
+		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: admission request carries no pod")
 		return res
 	}
 	// Template pods (from controllers) carry no namespace; the request does.
@@ -346,8 +352,7 @@ type patchOp struct {
 	Value any    `json:"value"`
 }
 
-// reviewEnvelope is the part of an AdmissionReview the handler reads; the
-// object stays raw until the request is known to be a pod CREATE.
+// reviewEnvelope is the part of an AdmissionReview the handler reads.
 type reviewEnvelope struct {
 	APIVersion string       `json:"apiVersion"`
 	Kind       string       `json:"kind"`
@@ -361,7 +366,45 @@ type requestView struct {
 	Name        string                  `json:"name"`
 	Operation   admissionv1.Operation   `json:"operation"`
 	SubResource string                  `json:"subResource"`
-	Object      jsontext.Value          `json:"object"`
+	// Object is the pod, decoded in the same pass as the envelope; nil
+	// when absent or null.
+	Object *podView `json:"object"`
+	// objectErr says why the object could not be decoded as a pod.
+	objectErr error
+}
+
+// decodeReview decodes an AdmissionReview and its object as a pod view in
+// one pass. If that fails, the envelope is decoded again with the object
+// left raw, so that a sound review whose object is not shaped like a pod
+// (which the handler may not even need) is told apart from a malformed one.
+func decodeReview(body []byte) (reviewEnvelope, error) {
+	var review reviewEnvelope
+	err := jsonv2.Unmarshal(body, &review, decodeOptions)
+	if err == nil {
+		return review, nil
+	}
+	var raw struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Request    *struct {
+			requestView
+			Object jsontext.Value `json:"object"`
+		} `json:"request"`
+	}
+	if err := jsonv2.Unmarshal(body, &raw, decodeOptions); err != nil {
+		return reviewEnvelope{}, err
+	}
+	review = reviewEnvelope{APIVersion: raw.APIVersion, Kind: raw.Kind}
+	if raw.Request != nil {
+		req := raw.Request.requestView
+		req.Object = nil
+		if obj := raw.Request.Object; len(obj) > 0 && string(obj) != "null" {
+			req.Object = new(podView)
+			req.objectErr = jsonv2.Unmarshal(obj, req.Object, decodeOptions)
+		}
+		review.Request = &req
+	}
+	return review, nil
 }
 
 // podView is what Mutate and patchOps read of a pod. Decoding only these
@@ -373,8 +416,8 @@ type requestView struct {
 // validate-then-decode, and fast skipping of what the view leaves out
 // (managed fields are most of a pod). On a typical 4 KB review that is 2.3×
 // faster than sigs.k8s.io/json. It is as strict as the API machinery on
-// case (member names match exactly) and stricter on duplicate member names
-// and invalid UTF-8, which the API server never sends.
+// case (member names match exactly) and stricter on invalid UTF-8, which the
+// API server never sends.
 type podView struct {
 	Metadata struct {
 		Name         string            `json:"name"`

@@ -191,6 +191,10 @@ func TestHandler(t *testing.T) {
 			name: "undecodable pod is denied 400", body: reviewJSON(t, reviewV1, admissionv1.Create, "apps", `{"spec":{"containers":"nope"}}`),
 			wantHTTP: 200, wantCode: 400, wantMsgSub: "decoding pod", wantAPIVer: reviewV1,
 		},
+		{
+			name: "object not shaped like a pod is fine when not a pod CREATE", body: reviewJSON(t, reviewV1, admissionv1.Update, "apps", `{"spec":{"containers":"nope"}}`),
+			wantHTTP: 200, wantAllow: true, wantAPIVer: reviewV1,
+		},
 		{name: "bad JSON", body: []byte(`{"apiVersion":`), wantHTTP: 400},
 		{name: "not an AdmissionReview", body: []byte(`{"apiVersion":"v1","kind":"Pod"}`), wantHTTP: 400},
 		{name: "no request", body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), wantHTTP: 400},
