@@ -190,8 +190,8 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 	return nil
 }
 
-// setMemoryLimit gives the runtime a soft memory limit of 2.5 times the
-// live heap after the initial sync (at least 32 MiB), unless GOMEMLIMIT was
+// setMemoryLimit gives the runtime a soft memory limit of 2.25 times the
+// live heap after the initial sync (at least 24 MiB), unless GOMEMLIMIT was
 // set: request garbage then stays in proportion to the cache, which keeps
 // the webhook small next to the workloads it serves. It is soft: the GC only
 // works harder near it, and gives up at half the CPU.
@@ -204,7 +204,7 @@ func setMemoryLimit(log *slog.Logger) {
 	if sample[0].Value.Kind() != metrics.KindUint64 {
 		return
 	}
-	limit := max(5*int64(sample[0].Value.Uint64())/2, 32<<20)
+	limit := max(9*int64(sample[0].Value.Uint64())/4, 24<<20)
 	debug.SetMemoryLimit(limit)
 	log.Info("memory limit set", slog.Int64("bytes", limit))
 }
