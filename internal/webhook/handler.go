@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -72,6 +73,7 @@ type Handler struct {
 	sas     ServiceAccountGetter
 	log     *slog.Logger
 	metrics *Metrics
+	workers workers
 }
 
 // NewHandler returns a Handler. cfg must have passed Validate. log and
@@ -126,20 +128,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, start, status, fmt.Errorf("reading body: %w", err))
 		return
 	}
-	review, err := decodeReview(body)
-	if err != nil {
-		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err))
-		return
-	}
-	if review.Kind != "AdmissionReview" || (review.APIVersion != reviewV1 && review.APIVersion != reviewV1beta1) {
-		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("unsupported %s %s, want AdmissionReview %s or %s", review.APIVersion, review.Kind, reviewV1, reviewV1beta1))
-		return
-	}
-	if review.Request == nil || review.Request.UID == "" {
-		h.fail(w, r, start, http.StatusBadRequest, errors.New("AdmissionReview has no request or no request uid"))
-		return
-	}
-
 	ctx := r.Context()
 	// The API server tells us how long it waits (?timeout=10s); stop looking up before that.
 	if d, err := time.ParseDuration(r.URL.Query().Get("timeout")); err == nil && d > 0 {
@@ -147,12 +135,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	res := h.admit(ctx, review.Request)
-	res.resp.UID = review.Request.UID
-
-	out, err := encodeReview(review.APIVersion, &res.resp)
-	if err != nil { // cannot happen with these types; do not answer garbage
-		h.fail(w, r, start, http.StatusInternalServerError, fmt.Errorf("encoding AdmissionReview: %w", err))
+	var (
+		review reviewEnvelope
+		res    result
+		out    []byte
+		status int
+	)
+	h.workers.run(func() { review, res, out, status, err = h.review(ctx, body) })
+	if err != nil {
+		h.fail(w, r, start, status, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -181,6 +172,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, slog.String("error", res.err.Error()))
 	}
 	h.log.LogAttrs(ctx, level, "admission", attrs...)
+}
+
+// review decodes, decides and encodes one AdmissionReview; a non-nil
+// error is answered with the HTTP status.
+func (h *Handler) review(ctx context.Context, body []byte) (review reviewEnvelope, res result, out []byte, status int, err error) {
+	review, err = decodeReview(body)
+	if err != nil {
+		return review, res, nil, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err)
+	}
+	if review.Kind != "AdmissionReview" || (review.APIVersion != reviewV1 && review.APIVersion != reviewV1beta1) {
+		return review, res, nil, http.StatusBadRequest, fmt.Errorf("unsupported %s %s, want AdmissionReview %s or %s", review.APIVersion, review.Kind, reviewV1, reviewV1beta1)
+	}
+	if review.Request == nil || review.Request.UID == "" {
+		return review, res, nil, http.StatusBadRequest, errors.New("AdmissionReview has no request or no request uid")
+	}
+	res = h.admit(ctx, review.Request)
+	res.resp.UID = review.Request.UID
+	if out, err = encodeReview(review.APIVersion, &res.resp); err != nil { // cannot happen with these types; do not answer garbage
+		return review, res, nil, http.StatusInternalServerError, fmt.Errorf("encoding AdmissionReview: %w", err)
+	}
+	return review, res, out, http.StatusOK, nil
 }
 
 // encodeReview renders the AdmissionReview answer. The common answers (allowed,
@@ -497,4 +509,44 @@ func appendOps[T any](ops []patchOp, path string, have, want []T, name func(T) s
 		ops = append(ops, patchOp{Op: "add", Path: path + "/-", Value: v})
 	}
 	return ops, nil
+}
+
+// workers run the CPU-bound part of each review (decode, decide, encode)
+// on one long-lived goroutine per CPU, in arrival order. The HTTP/2 server
+// starts a new goroutine per request, and the Go scheduler runs the newest
+// goroutine first: under load the oldest reviews waited longest, and every
+// goroutine grew its small stack again through the JSON decoder. Here the
+// stacks stay grown and reviews are decided first come, first served,
+// which is what bounds the tail latency. A service account missing from the
+// cache is fetched on the worker; that is rare and fast (the API server is
+// up, since it is the one calling), so it is not worth a separate path.
+//
+// The goroutines start on first use and live as long as the process.
+type workers struct {
+	once sync.Once
+	jobs chan func()
+}
+
+func (ws *workers) run(f func()) {
+	ws.once.Do(func() {
+		n := runtime.GOMAXPROCS(0)
+		ws.jobs = make(chan func(), 64*n)
+		for range n {
+			go func() {
+				for job := range ws.jobs {
+					job()
+				}
+			}()
+		}
+	})
+	done := make(chan struct{})
+	var panicked any
+	ws.jobs <- func() {
+		defer func() { panicked = recover(); close(done) }()
+		f()
+	}
+	<-done
+	if panicked != nil { // in the request's goroutine, where net/http recovers it
+		panic(panicked)
+	}
 }
