@@ -2,9 +2,6 @@ package webhook
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -18,20 +15,8 @@ import (
 // that must yield the same mutation result and patch as decoding a whole
 // corev1.Pod the way the API machinery does.
 func TestViewDecodeGivesSamePatch(t *testing.T) {
-	inputs, _ := filepath.Glob("testdata/*.input.json")
-	if len(inputs) == 0 {
-		t.Fatal("no golden inputs")
-	}
-	for _, path := range inputs {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".input.json"), func(t *testing.T) {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var in goldenInput
-			if err := json.Unmarshal(b, &in); err != nil {
-				t.Fatal(err)
-			}
+	for name, in := range loadGoldenInputs(t) {
+		t.Run(name, func(t *testing.T) {
 			comparePatches(t, in.Pod, in.ServiceAccount, in.config(), true)
 		})
 	}
@@ -79,16 +64,7 @@ func comparePatches(t *testing.T, raw []byte, sa *corev1.ServiceAccount, cfg Con
 // same patch as the whole pod. (The v2 decoder is stricter: it rejects
 // invalid UTF-8, which the API server never sends.)
 func FuzzViewDecode(f *testing.F) {
-	inputs, _ := filepath.Glob("testdata/*.input.json")
-	for _, path := range inputs {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
-		var in goldenInput
-		if err := json.Unmarshal(b, &in); err != nil {
-			f.Fatal(err)
-		}
+	for _, in := range loadGoldenInputs(f) {
 		f.Add([]byte(in.Pod))
 	}
 	f.Add([]byte(`{"spec":{"containers":[{"name":"a","env":[{"name":"AZURE_CLIENT_ID"}]},null],"volumes":null}}`))
