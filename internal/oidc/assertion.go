@@ -11,14 +11,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Sentinel errors of [Parse], [Assertion.Verify] and [CheckTime]. They are
@@ -107,34 +110,42 @@ func Parse(raw string) (*Assertion, error) {
 	if err != nil {
 		signature = nil
 	}
-	var hdr struct {
-		Alg  json.RawMessage `json:"alg"`
-		KID  *string         `json:"kid"`
-		Crit json.RawMessage `json:"crit"`
-		B64  json.RawMessage `json:"b64"`
-		Zip  json.RawMessage `json:"zip"`
-	}
-	if err := json.Unmarshal(hb, &hdr); err != nil {
+	var (
+		kid     string
+		algJSON jsontext.Value
+	)
+	err = members(hb, func(name string, v jsontext.Value) error {
+		var ok bool
+		switch name {
+		case "alg":
+			algJSON = v
+		case "kid":
+			if kid, ok = unquote(v); !ok && string(v) != "null" {
+				return errors.New("kid is not a string")
+			}
+		case "crit", "b64", "zip":
+			return errUnsupportedHeader
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errUnsupportedHeader):
+		return nil, fmt.Errorf("%w: unsupported header parameter (crit, b64 or zip)", ErrMalformed)
+	case err != nil:
 		return nil, fmt.Errorf("%w: header is not a JSON object of the expected types", ErrMalformed)
 	}
-	var alg string
-	if err := json.Unmarshal(hdr.Alg, &alg); err != nil || !slices.Contains(allowedAlgorithms, jose.SignatureAlgorithm(alg)) {
-		if alg == "" && len(hdr.Alg) > 0 && hdr.Alg[0] != '"' {
-			alg = string(hdr.Alg)
+	alg, ok := unquote(algJSON)
+	if !ok || !slices.Contains(allowedAlgorithms, jose.SignatureAlgorithm(alg)) {
+		if !ok && len(algJSON) > 0 {
+			alg = string(algJSON)
 		}
 		return nil, fmt.Errorf("%w: alg %q (allowed: %s)", ErrAlgorithm, truncate(alg), algList())
-	}
-	if hdr.Crit != nil || hdr.B64 != nil || hdr.Zip != nil {
-		return nil, fmt.Errorf("%w: unsupported header parameter (crit, b64 or zip)", ErrMalformed)
 	}
 	claims, err := ParseClaims(pb)
 	if err != nil {
 		return nil, err
 	}
-	a := &Assertion{Header: Header{Alg: alg}, Claims: claims, signingInput: raw[:len(h)+1+len(p)], signature: signature}
-	if hdr.KID != nil {
-		a.Header.KID = *hdr.KID
-	}
+	a := &Assertion{Header: Header{Alg: alg, KID: kid}, Claims: claims, signingInput: raw[:len(h)+1+len(p)], signature: signature}
 	return a, nil
 }
 
@@ -263,19 +274,27 @@ type Claims struct {
 	// Expiry, NotBefore and IssuedAt are zero when the claim is absent.
 	Expiry, NotBefore, IssuedAt time.Time
 
-	raw map[string]json.RawMessage
+	// raw holds each top-level claim's JSON, sliced from the payload.
+	raw map[string]jsontext.Value
 }
 
-// ParseClaims decodes a JWT claims set. It must be a JSON object; iss, sub
-// and jti must be strings, aud a string or array of strings, and exp, nbf
-// and iat numbers (seconds since the epoch, possibly fractional) between
+// ParseClaims decodes a JWT claims set. It must be a JSON object of valid
+// UTF-8 without duplicate names (RFC 7519 lets a parser reject those); iss,
+// sub and jti must be strings, aud a string or array of strings, and exp,
+// nbf and iat numbers (seconds since the epoch, possibly fractional) between
 // years 0 and 9999. A null claim counts as absent. Errors wrap ErrMalformed.
+//
+// It makes one pass with a streaming decoder and keeps each claim's JSON as
+// a slice of payload, which must not be modified afterwards: this is on the
+// token exchange's hot path, and a service-account token has a dozen claims.
 func ParseClaims(payload []byte) (Claims, error) {
 	var c Claims
-	if err := json.Unmarshal(payload, &c.raw); err != nil {
-		return Claims{}, fmt.Errorf("%w: claims are not a JSON object", ErrMalformed)
-	}
-	if c.raw == nil {
+	c.raw = make(map[string]jsontext.Value, 16)
+	err := members(payload, func(name string, v jsontext.Value) error {
+		c.raw[name] = v
+		return nil
+	})
+	if err != nil {
 		return Claims{}, fmt.Errorf("%w: claims are not a JSON object", ErrMalformed)
 	}
 	for _, f := range []struct {
@@ -286,9 +305,11 @@ func ParseClaims(payload []byte) (Claims, error) {
 		if !ok {
 			continue
 		}
-		if v[0] != '"' || json.Unmarshal(v, f.dst) != nil {
+		s, ok := unquote(v)
+		if !ok {
 			return Claims{}, fmt.Errorf("%w: claim %q is not a string", ErrMalformed, f.name)
 		}
+		*f.dst = s
 	}
 	if v, ok := c.get("aud"); ok {
 		aud, err := parseAudience(v)
@@ -314,8 +335,60 @@ func ParseClaims(payload []byte) (Claims, error) {
 	return c, nil
 }
 
+var errUnsupportedHeader = errors.New("unsupported header parameter")
+
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewBuffer(nil)) }}
+
+// members calls fn with each member of the JSON object data, the value
+// sliced from data. data must hold exactly one object, of valid UTF-8 and
+// without duplicate names.
+func members(data []byte, fn func(name string, v jsontext.Value) error) error {
+	dec := decoders.Get().(*jsontext.Decoder)
+	defer decoders.Put(dec)
+	dec.Reset(bytes.NewBuffer(data))
+	if tok, err := dec.ReadToken(); err != nil {
+		return err
+	} else if tok.Kind() != '{' {
+		return errors.New("not a JSON object")
+	}
+	for dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String() // the token is only valid until the next read
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		end := int(dec.InputOffset())
+		if err := fn(name, jsontext.Value(data[end-len(v):end:end])); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil { // the '}': anything else is an error
+		return err
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+// unquote returns the string a valid JSON value holds, if it is a string.
+func unquote(v jsontext.Value) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), true
+	}
+	b, err := jsontext.AppendUnquote(nil, v)
+	return string(b), err == nil
+}
+
 // get returns a claim's JSON unless it is absent or null.
-func (c *Claims) get(name string) (json.RawMessage, bool) {
+func (c *Claims) get(name string) (jsontext.Value, bool) {
 	v, ok := c.raw[name]
 	if !ok || len(v) == 0 || string(v) == "null" {
 		return nil, false
@@ -323,20 +396,27 @@ func (c *Claims) get(name string) (json.RawMessage, bool) {
 	return v, true
 }
 
-func parseAudience(v json.RawMessage) ([]string, error) {
+func parseAudience(v jsontext.Value) ([]string, error) {
 	switch v[0] {
 	case '"':
-		var s string
-		if json.Unmarshal(v, &s) == nil {
+		if s, ok := unquote(v); ok {
 			return []string{s}, nil
 		}
 	case '[':
-		var s []string
-		if json.Unmarshal(v, &s) == nil {
-			if s == nil {
-				s = []string{}
+		dec := jsontext.NewDecoder(bytes.NewBuffer(v))
+		if _, err := dec.ReadToken(); err != nil {
+			break
+		}
+		aud := []string{}
+		for dec.PeekKind() == '"' {
+			tok, err := dec.ReadToken()
+			if err != nil {
+				break
 			}
-			return s, nil
+			aud = append(aud, tok.String())
+		}
+		if tok, err := dec.ReadToken(); err == nil && tok.Kind() == ']' {
+			return aud, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: claim \"aud\" is neither a string nor an array of strings", ErrMalformed)
@@ -348,7 +428,7 @@ const maxUnix = 253402300799
 // minUnix is 0000-01-01T00:00:00Z.
 const minUnix = -62167219200
 
-func parseNumericDate(v json.RawMessage) (time.Time, error) {
+func parseNumericDate(v jsontext.Value) (time.Time, error) {
 	if c := v[0]; c != '-' && (c < '0' || c > '9') {
 		return time.Time{}, errors.New("not a number")
 	}
@@ -370,14 +450,10 @@ func parseNumericDate(v json.RawMessage) (time.Time, error) {
 // Claim returns a top-level claim if it is a JSON string.
 func (c *Claims) Claim(name string) (string, bool) {
 	v, ok := c.raw[name]
-	if !ok || len(v) == 0 || v[0] != '"' {
+	if !ok {
 		return "", false
 	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return unquote(v)
 }
 
 // Raw returns a copy of a top-level claim's JSON, for expression matching
@@ -387,7 +463,7 @@ func (c *Claims) Raw(name string) (json.RawMessage, bool) {
 	if !ok {
 		return nil, false
 	}
-	return bytes.Clone(v), true
+	return json.RawMessage(bytes.Clone(v)), true
 }
 
 // Names returns the names of all top-level claims, sorted.

@@ -152,6 +152,14 @@ func TestParseClaims(t *testing.T) {
 		{"exp year 10000", `{"exp":253402300800}`, Claims{}, ErrMalformed},
 		{"nbf too small", `{"nbf":-1e20}`, Claims{}, ErrMalformed},
 		{"iat bool", `{"iat":false}`, Claims{}, ErrMalformed},
+		{"duplicate claim", `{"sub":"a","sub":"b"}`, Claims{}, ErrMalformed},
+		{"duplicate unregistered claim", `{"x":1,"x":1}`, Claims{}, ErrMalformed},
+		{"invalid UTF-8", "{\"sub\":\"\xff\"}", Claims{}, ErrMalformed},
+		{"lone surrogate", `{"sub":"\ud800"}`, Claims{}, ErrMalformed},
+		{"trailing data", `{"sub":"a"} {}`, Claims{}, ErrMalformed},
+		{"trailing comma", `{"sub":"a",}`, Claims{}, ErrMalformed},
+		{"whitespace", " {\n\"sub\" : \"a\" , \"aud\" : [ \"x\" ] }\n", Claims{Subject: "a", Audience: []string{"x"}}, nil},
+		{"nested claims", `{"kubernetes.io":{"namespace":"n","pod":{"name":"p"}},"sub":"s"}`, Claims{Subject: "s"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,6 +204,8 @@ func TestParseRejects(t *testing.T) {
 		{"alg none", b64(`{"alg":"none"}`) + "." + b64(claims) + ".", ErrAlgorithm},
 		{"alg none with signature", b64(`{"alg":"none"}`) + "." + b64(claims) + "." + parts[2], ErrAlgorithm},
 		{"alg None", b64(`{"alg":"None"}`) + "." + b64(claims) + ".", ErrAlgorithm},
+		{"duplicate alg", b64(`{"alg":"RS256","alg":"none"}`) + "." + b64(claims) + "." + parts[2], ErrMalformed},
+		{"kid number", b64(`{"alg":"RS256","kid":1}`) + "." + b64(claims) + "." + parts[2], ErrMalformed},
 		{"HS256 with PEM public key", hs256(`{"alg":"HS256","kid":"k"}`, claims, pemKey), ErrAlgorithm},
 		{"HS256 with DER public key", hs256(`{"alg":"HS256","kid":"k"}`, claims, der), ErrAlgorithm},
 		{"HS512", b64(`{"alg":"HS512"}`) + "." + b64(claims) + "." + parts[2], ErrAlgorithm},

@@ -68,8 +68,22 @@ func FuzzParseClaims(f *testing.F) {
 				t.Fatalf("time %v out of range", ts)
 			}
 		}
+		// What is accepted is a JSON object that encoding/json reads the
+		// same way.
+		var std map[string]json.RawMessage
+		if err := json.Unmarshal(payload, &std); err != nil || std == nil {
+			t.Fatalf("accepted, but encoding/json says %v", err)
+		}
+		if len(std) != len(c.Names()) {
+			t.Fatalf("%d claims, encoding/json sees %d", len(c.Names()), len(std))
+		}
 		for _, n := range c.Names() {
-			c.Claim(n)
+			got, gotOK := c.Claim(n)
+			var want string
+			wantOK := std[n][0] == '"' && json.Unmarshal(std[n], &want) == nil
+			if gotOK != wantOK || got != want {
+				t.Fatalf("claim %q = %q, %v; encoding/json: %q, %v", n, got, gotOK, want, wantOK)
+			}
 		}
 		_ = CheckTime(&c, t0, TimeRules{})
 	})
