@@ -11,14 +11,15 @@ echo "== go test (race detector)"
 go test -race -count=1 ./...
 
 echo "== fuzz smoke (${FUZZTIME:=10s} per target)"
+inputs() { local n=0 f; for f in "$1"/*; do [ -e "$f" ] && n=$((n + 1)); done; echo "$n"; } # files in a corpus dir
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "-- $pkg $target"
     corpus="$dir/testdata/fuzz/$target"
-    before=$(ls "$corpus" 2>/dev/null | wc -l)
+    before=$(inputs "$corpus")
     if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/fuzz.$$.log 2>&1; then
-      after=$(ls "$corpus" 2>/dev/null | wc -l)
+      after=$(inputs "$corpus")
       # Go 1.26's fuzz coordinator can report its own -fuzztime deadline as
       # a failure (go.dev/issue/75804, fixed in Go 1.27). A real failure
       # always writes its input to testdata/fuzz; that race writes nothing.
