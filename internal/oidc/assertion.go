@@ -150,7 +150,7 @@ func Parse(raw string) (*Assertion, error) {
 }
 
 // Verify checks the assertion's signature with key, which must be an
-// *rsa.PublicKey (RS*, PS*; at least 2048 bits), an *ecdsa.PublicKey on the
+// *RSAKey or *rsa.PublicKey (RS*, PS*; at least 2048 bits), an *ecdsa.PublicKey on the
 // alg's curve (ES256: P-256, ES384: P-384) or an ed25519.PublicKey (EdDSA).
 // Errors wrap ErrSignature.
 func (a *Assertion) Verify(key crypto.PublicKey) error {
@@ -195,9 +195,12 @@ func verifySignature(key crypto.PublicKey, alg jose.SignatureAlgorithm, input st
 	digest := hasher.Sum(nil)
 	switch alg {
 	case jose.RS256, jose.RS384, jose.RS512:
+		if k, ok := key.(*RSAKey); ok {
+			return k.VerifyPKCS1v15(h, digest, sig)
+		}
 		return rsa.VerifyPKCS1v15(key.(*rsa.PublicKey), h, digest, sig) == nil
 	case jose.PS256, jose.PS384, jose.PS512:
-		return rsa.VerifyPSS(key.(*rsa.PublicKey), h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: h}) == nil
+		return rsa.VerifyPSS(rsaPublic(key), h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: h}) == nil
 	case jose.ES256, jose.ES384:
 		k := key.(*ecdsa.PublicKey)
 		size := (k.Curve.Params().BitSize + 7) / 8
@@ -210,8 +213,24 @@ func verifySignature(key crypto.PublicKey, alg jose.SignatureAlgorithm, input st
 	return false
 }
 
+// rsaPublic returns key's *rsa.PublicKey if it is an RSA key, else nil.
+func rsaPublic(key crypto.PublicKey) *rsa.PublicKey {
+	switch k := key.(type) {
+	case *RSAKey:
+		if k != nil {
+			return k.PublicKey
+		}
+	case *rsa.PublicKey:
+		return k
+	}
+	return nil
+}
+
 // keyFitsAlg reports whether key is an acceptable verification key for alg.
 func keyFitsAlg(key crypto.PublicKey, alg jose.SignatureAlgorithm) bool {
+	if k := rsaPublic(key); k != nil {
+		key = k
+	}
 	switch k := key.(type) {
 	case *rsa.PublicKey:
 		switch alg {
@@ -232,6 +251,9 @@ func keyFitsAlg(key crypto.PublicKey, alg jose.SignatureAlgorithm) bool {
 }
 
 func describeKey(key crypto.PublicKey) string {
+	if k := rsaPublic(key); k != nil {
+		key = k
+	}
 	switch k := key.(type) {
 	case *rsa.PublicKey:
 		if k != nil && k.N != nil {

@@ -139,7 +139,7 @@ func setDefault[T time.Duration | int64 | int](v *T, def T) {
 	}
 }
 
-// Key returns the public key (*rsa.PublicKey, *ecdsa.PublicKey or
+// Key returns the public key (*RSAKey, *ecdsa.PublicKey or
 // ed25519.PublicKey) that issuer publishes under kid. An empty kid selects
 // the issuer's only key, if it publishes exactly one.
 //
@@ -577,6 +577,13 @@ func parseJWK(raw json.RawMessage) (kid string, key crypto.PublicKey, ok bool) {
 	}
 	if meta.Alg != "" && !keyFitsAlg(jwk.Key, jose.SignatureAlgorithm(meta.Alg)) {
 		return "", nil, false
+	}
+	if pub, isRSA := jwk.Key.(*rsa.PublicKey); isRSA {
+		k, err := NewRSAKey(pub)
+		if err != nil {
+			return "", nil, false
+		}
+		return meta.Kid, k, true
 	}
 	return meta.Kid, jwk.Key, true
 }
