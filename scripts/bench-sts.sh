@@ -18,7 +18,7 @@
 #   PROTO [h1]           h1 (HTTP/1.1 keep-alive) or h2
 #   SERVER_CPU [0] GEN_CPU [1]
 #   BIG_IDENTITIES [10000] BIG_FICS [100000] BIG_CLIENTS [1000] BIG_ISSUERS [1000]
-#   RS_RATE_CAP [2500] HIGH_RATE_CAP [9000]
+#   RS_RATE_CAP [2500] HIGH_RATE_CAP [14000]
 #                        assertions pre-minted per second of DURATION (a run
 #                        stops early, and says so, if they run out)
 #   NICE [0]             run server, generator and baseline under "nice -n
@@ -44,7 +44,7 @@ BIG_FICS=${BIG_FICS:-100000}
 BIG_CLIENTS=${BIG_CLIENTS:-1000}
 BIG_ISSUERS=${BIG_ISSUERS:-1000}
 RS_RATE_CAP=${RS_RATE_CAP:-2500}
-HIGH_RATE_CAP=${HIGH_RATE_CAP:-9000}
+HIGH_RATE_CAP=${HIGH_RATE_CAP:-14000}
 ONLY=${ONLY:-rs256 es256 reuse fics100k}
 NICE=${NICE:-0}
 OUT=${OUT:-$(mktemp -d /tmp/wif-bench.XXXXXX)}

@@ -46,12 +46,13 @@ func tuneGC(ctx context.Context, log *slog.Logger, every time.Duration) {
 }
 
 // gcPercent is the GOGC that puts the heap goal at live+headroom, between the
-// default 100 and 800, rounded down to a multiple of 25 so that small changes
+// default 100 and 400 (a heap that grows fast between two samples can reach
+// at most five times its live size), rounded down to a multiple of 25 so that small changes
 // of the live heap do not change it.
 func gcPercent(live, headroom uint64) int {
 	if live == 0 {
-		return 800
+		return 400
 	}
-	pct := int(min(headroom*100/live, 800))
+	pct := int(min(headroom*100/live, 400))
 	return max(100, pct/25*25)
 }

@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	go rotateKeys(ctx, keyring, db, log)
 	go purgeDeletedSecrets(ctx, db, now, log)
-	go tuneGC(ctx, log, 10*time.Second)
+	go tuneGC(ctx, log, time.Second)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
