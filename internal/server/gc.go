@@ -14,10 +14,10 @@ import (
 const gcHeadroom = 32 << 20
 
 // tuneGC keeps the garbage collector's target at the live heap plus at least
-// gcHeadroom, unless GOGC or GOMEMLIMIT is set. A token exchange makes about 15 KB of
-// garbage; with the default GOGC=100 and the 10 MB live heap of a small
-// installation, a core serving 8,000 exchanges a second would start a
-// collection ten times a second, each with its fixed costs. The percentage
+// gcHeadroom, unless GOGC or GOMEMLIMIT is set. A token exchange makes about
+// 12 KB of garbage; with the default GOGC=100 and the 10 MB live heap of a
+// small installation, a core serving 10,000 exchanges a second would start a
+// collection a dozen times a second, each with its fixed costs. The percentage
 // never goes below the default, so a large directory (a big live heap) is
 // collected as usual and memory stays in proportion to it.
 func tuneGC(ctx context.Context, log *slog.Logger, every time.Duration) {
@@ -47,8 +47,8 @@ func tuneGC(ctx context.Context, log *slog.Logger, every time.Duration) {
 
 // gcPercent is the GOGC that puts the heap goal at live+headroom, between the
 // default 100 and 400 (a heap that grows fast between two samples can reach
-// at most five times its live size), rounded down to a multiple of 25 so that small changes
-// of the live heap do not change it.
+// at most five times its live size), rounded down to a multiple of 25 so
+// that small changes of the live heap do not change it.
 func gcPercent(live, headroom uint64) int {
 	if live == 0 {
 		return 400
