@@ -61,7 +61,7 @@ type IssuerKeys interface {
 
 // Signer signs wif access tokens and publishes the keys.
 type Signer interface {
-	Sign(ctx context.Context, tenantID string, claims any) (string, error)
+	Sign(ctx context.Context, tenantID string, claims token.Claims) (string, error)
 	JWKS(ctx context.Context, tenantID string) ([]byte, error)
 }
 

@@ -9,16 +9,16 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"github.com/wifproject/wif/internal/store"
 )
 
@@ -188,15 +188,13 @@ const unknownKIDInterval = 10 * time.Second
 
 // Sign serialises claims and signs them with the tenant's active key,
 // returning a compact JWS.
-func (k *Keyring) Sign(ctx context.Context, tenantID string, claims any) (string, error) {
+func (k *Keyring) Sign(ctx context.Context, tenantID string, claims Claims) (string, error) {
 	t, err := k.get(ctx, tenantID)
 	if err != nil {
 		return "", err
 	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("token: marshal claims: %w", err)
-	}
+	var scratch [1024]byte
+	payload := claims.appendJSON(scratch[:0])
 	s := t.signer
 	enc := base64.RawURLEncoding
 	buf := make([]byte, 0, len(s.header)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
@@ -208,10 +206,7 @@ func (k *Keyring) Sign(ctx context.Context, tenantID string, claims any) (string
 	case *rsa.PrivateKey:
 		sig, err = rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
 	case *ecdsa.PrivateKey:
-		var r, ss []byte
-		if r, ss, err = ecdsaSign(key, digest[:]); err == nil {
-			sig = append(r, ss...)
-		}
+		sig, err = ecdsaSign(key, digest[:])
 	default:
 		err = fmt.Errorf("unsupported key type %T", key)
 	}
@@ -224,21 +219,37 @@ func (k *Keyring) Sign(ctx context.Context, tenantID string, claims any) (string
 }
 
 // ecdsaSign returns the JWS form of an ECDSA signature: r and s as
-// fixed-size big-endian integers. The signature is deterministic (RFC 6979:
-// the nonce is derived from the key and the digest), which is as safe as a
-// random nonce and cheaper than Go's default hedged signing, whose DRBG is
-// keyed with SHA-512 on every call.
-func ecdsaSign(key *ecdsa.PrivateKey, digest []byte) (r, s []byte, err error) {
+// fixed-size big-endian integers, concatenated. The signature is
+// deterministic (RFC 6979: the nonce is derived from the key and the
+// digest), which is as safe as a random nonce and cheaper than Go's default
+// hedged signing, whose DRBG is keyed with SHA-512 on every call.
+func ecdsaSign(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
 	der, err := key.Sign(nil, digest, crypto.SHA256)
 	if err != nil {
-		return nil, nil, err
-	}
-	var sig struct{ R, S *big.Int }
-	if rest, err := asn1.Unmarshal(der, &sig); err != nil || len(rest) != 0 {
-		return nil, nil, fmt.Errorf("parsing ECDSA signature: %v", err)
+		return nil, err
 	}
 	size := (key.Curve.Params().BitSize + 7) / 8
-	return sig.R.FillBytes(make([]byte, size)), sig.S.FillBytes(make([]byte, size)), nil
+	var r, s []byte
+	in, seq := cryptobyte.String(der), cryptobyte.String(nil)
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() ||
+		!seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
+		return nil, errors.New("parsing ECDSA signature: malformed DER")
+	}
+	sig := make([]byte, 2*size)
+	if !fillInt(sig[:size], r) || !fillInt(sig[size:], s) {
+		return nil, errors.New("parsing ECDSA signature: integer out of range")
+	}
+	return sig, nil
+}
+
+// fillInt writes the big-endian unsigned integer v (as cryptobyte reads a
+// positive INTEGER into a []byte) right-aligned into dst, which it must fit.
+func fillInt(dst, v []byte) bool {
+	if len(v) > len(dst) {
+		return false
+	}
+	copy(dst[len(dst)-len(v):], v)
+	return true
 }
 
 func newKey(tenantID, alg string, now, activateAt time.Time) (store.SigningKey, error) {
