@@ -101,13 +101,15 @@ func Parse(raw string) (*Assertion, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
 	}
-	if strings.IndexFunc(sig, func(r rune) bool { return !isBase64URL(r) }) >= 0 {
-		return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
-	}
 	// A signature of valid characters that still does not decode (a
-	// truncated one) fails in Verify, like one that does not verify.
+	// truncated one) fails in Verify, like one that does not verify. The
+	// decoder skips CR and LF, which are not base64url either; the
+	// character scan runs only when decoding fails or they are present.
 	signature, err := jwsEncoding.DecodeString(sig)
-	if err != nil {
+	if err != nil || strings.IndexByte(sig, '\r') >= 0 || strings.IndexByte(sig, '\n') >= 0 {
+		if strings.IndexFunc(sig, func(r rune) bool { return !isBase64URL(r) }) >= 0 {
+			return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
+		}
 		signature = nil
 	}
 	var (

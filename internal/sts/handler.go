@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 
 // maxBody bounds a token request body.
 const maxBody = 64 << 10
+
+const formType = "application/x-www-form-urlencoded"
 
 // Handler serves the token service's HTTP endpoints.
 type Handler struct {
@@ -182,24 +185,34 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(b.String()))
 }
 
-// readForm merges the query string and the urlencoded body.
-func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		// Parse the body as a form anyway, as Entra does.
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	} else if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, errorf(90023, "invalid_request", "The request body must be application/x-www-form-urlencoded, not '%s'.", truncate(ct))
+// readForm merges the urlencoded body and the query string.
+func readForm(w http.ResponseWriter, r *http.Request) (Form, *Error) {
+	// A request without Content-Type is parsed as a form anyway, as Entra does.
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != formType {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != formType {
+			return nil, errorf(90023, "invalid_request", "The request body must be application/x-www-form-urlencoded, not '%s'.", truncate(ct))
+		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if err := r.ParseForm(); err != nil {
+	size := r.ContentLength
+	if size < 0 || size > maxBody {
+		size = 0
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, errorf(90023, "invalid_request", "The request body is larger than %d bytes.", maxBody)
 		}
-		return nil, errorf(90023, "invalid_request", "The request body could not be parsed: %v", err)
+		return nil, errorf(90023, "invalid_request", "The request body could not be read: %v", err)
 	}
-	return r.Form, nil
+	form, err := ParseForm(make(Form, 0, 12), buf.String())
+	if err == nil {
+		form, err = ParseForm(form, r.URL.RawQuery)
+	}
+	if err != nil {
+		return nil, errorf(90023, "invalid_request", "The request could not be parsed as a form: %v", err)
+	}
+	return form, nil
 }
 
 // fail renders err as Entra's error JSON. Errors that are not *Error are

@@ -79,8 +79,10 @@ func TestHandlerToken(t *testing.T) {
 		{"secret, v1 endpoint", srv.URL + "/" + testTenant + "/oauth2/token", form, secretBody, 200, 0, ""},
 		{"secret, adfs", srv.URL + "/adfs/oauth2/token", form, secretBody, 200, 0, ""},
 		{"content type with charset", v2, form + "; charset=utf-8", secretBody, 200, 0, ""},
-		{"no content type", v2, "", secretBody, 200, 0,
-			"readForm lets a request without Content-Type through, but http.Request.ParseForm ignores such a body, so the client gets a misleading AADSTS900144 for 'grant_type'"},
+		{"no content type", v2, "", secretBody, 200, 0, ""},
+		{"query string", v2 + "?" + secretBody, form, "", 200, 0, ""},
+		{"body wins over query", v2 + "?client_secret=wrong", form, secretBody, 200, 0, ""},
+		{"bad escape", v2, form, secretBody + "&x=%zz", 400, 90023, ""},
 		{"assertion, MSAL Go body", v2, form, "claims=%7B%22access_token%22%3A%7B%22xms_cc%22%3A%7B%22values%22%3A%5B%22CP1%22%5D%7D%7D%7D&client_assertion=" +
 			mint(t, f.clock.Now(), assertion{}) + "%0A&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_id=" + testClientID +
 			"&client_info=1&grant_type=client_credentials&scope=https%3A%2F%2Fvault.localhost%3A8443%2F.default+openid+offline_access+profile", 200, 0, ""},
