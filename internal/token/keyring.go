@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/wifproject/wif/internal/store"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
-	"github.com/wifproject/wif/internal/store"
 )
 
 // ErrUnknownKey: no published key of the tenant has the requested kid.

@@ -40,6 +40,10 @@ type Stats struct {
 	// on it (0 if it used none).
 	PerCPUSec float64
 	Latency   Latency // of the successful requests
+	// StartLag (Open only) is how late the generator sent each request
+	// after its scheduled time: the part of Latency that is the
+	// generator's own delay (its timer, its scheduling), not the server's.
+	StartLag Latency
 	// ServerCPU and GeneratorCPU are the server's and this process's CPU
 	// time over the phase as a share of one core; CoreBusy is how busy the
 	// server's core was in all (0 without Target.Core).
@@ -82,10 +86,11 @@ func Label(mode string, concurrency int, rate float64) string {
 	return fmt.Sprintf("closed loop, concurrency %d", concurrency)
 }
 
-// outcome is one request's latency and error ("" on success).
+// outcome is one request's latency, start lag (Open) and error ("" on
+// success).
 type outcome struct {
-	lat time.Duration
-	err string
+	lat, lag time.Duration
+	err      string
 }
 
 // Closed runs conc workers back to back, each sending its next request as
@@ -145,8 +150,9 @@ func Open(ctx context.Context, t Target, rate float64, n, workers int, do Do) St
 				if ctx.Err() != nil {
 					continue
 				}
+				lag := time.Since(j.sched)
 				e := do(ctx, j.k, &buf)
-				o = append(o, outcome{lat: time.Since(j.sched), err: e})
+				o = append(o, outcome{lat: time.Since(j.sched), lag: lag, err: e})
 			}
 			outs[wi] = o
 		})
@@ -223,9 +229,10 @@ func (m *meter) end(outs [][]outcome) Stats {
 	}
 	s.Seconds = el.Seconds()
 	s.ServerCPU = srvCPU / el.Seconds()
-	var lats []time.Duration
+	var lats, lags []time.Duration
 	for _, o := range outs {
 		for _, x := range o {
+			lags = append(lags, x.lag)
 			s.Requests++
 			if x.err != "" {
 				s.Errors++
@@ -242,6 +249,7 @@ func (m *meter) end(outs [][]outcome) Stats {
 		s.PerCPUSec = float64(s.Requests-s.Errors) / srvCPU
 	}
 	s.Latency = Summarize(lats)
+	s.StartLag = Summarize(lags)
 	return s
 }
 

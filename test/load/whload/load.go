@@ -15,14 +15,16 @@ const pathMutate = "/mutate-v1-pod"
 
 // Phase is the outcome of one timed load phase.
 type Phase struct {
-	Mode        string  `json:"mode"` // closed or open
-	Concurrency int     `json:"concurrency,omitempty"`
-	TargetRate  float64 `json:"targetRate,omitempty"`
-	Requests    int     `json:"requests"`
-	Errors      int     `json:"errors"`
-	NotH2       int     `json:"notHTTP2"` // answers not over HTTP/2 (counted as errors too)
-	Seconds     float64 `json:"seconds"`
-	PerSec      float64 `json:"reviewsPerSec"`
+	// Handler is the webhook's own view of the phase (see handlerShares).
+	Handler     []Bucket `json:"handler,omitempty"`
+	Mode        string   `json:"mode"` // closed or open
+	Concurrency int      `json:"concurrency,omitempty"`
+	TargetRate  float64  `json:"targetRate,omitempty"`
+	Requests    int      `json:"requests"`
+	Errors      int      `json:"errors"`
+	NotH2       int      `json:"notHTTP2"` // answers not over HTTP/2 (counted as errors too)
+	Seconds     float64  `json:"seconds"`
+	PerSec      float64  `json:"reviewsPerSec"`
 	// PerCPUSec is reviews per second of CPU time the webhook received:
 	// what one whole core would do, discounting other processes on it.
 	PerCPUSec float64 `json:"reviewsPerServerCpuSec"`
@@ -31,6 +33,9 @@ type Phase struct {
 	P99ms     float64 `json:"p99ms"`
 	P999ms    float64 `json:"p999ms"`
 	MaxMs     float64 `json:"maxms"`
+	// StartLagP99ms (open loop) is the 99th percentile of how late the
+	// generator itself sent a review: latency that is not the webhook's.
+	StartLagP99ms float64 `json:"startLagP99ms,omitempty"`
 	// ServerCPU is the webhook's CPU time over the phase as a share of one
 	// core; CoreBusy is how busy its core was in all (other processes
 	// included); GeneratorCPU is this process's share of one core.
@@ -41,11 +46,17 @@ type Phase struct {
 	ErrorSamples []string `json:"errorSamples,omitempty"`
 }
 
+// Bucket is the share of reviews the webhook answered within LE ms.
+type Bucket struct {
+	LE    string  `json:"leMs"`
+	Share float64 `json:"share"`
+}
+
 // phaseOf is a phase's JSON form.
 func phaseOf(mode string, conc int, rate float64, s loadkit.Stats) Phase {
 	return Phase{Mode: mode, Concurrency: conc, TargetRate: rate, Requests: s.Requests, Errors: s.Errors, Seconds: s.Seconds,
 		PerSec: s.PerSec, PerCPUSec: s.PerCPUSec, P50ms: s.Latency.P50, P90ms: s.Latency.P90, P99ms: s.Latency.P99, P999ms: s.Latency.P999, MaxMs: s.Latency.Max,
-		ServerCPU: s.ServerCPU, CoreBusy: s.CoreBusy, GeneratorCPU: s.GeneratorCPU, MaxRSSKiB: s.MaxRSSKiB, ErrorSamples: s.ErrorSamples}
+		StartLagP99ms: s.StartLag.P99, ServerCPU: s.ServerCPU, CoreBusy: s.CoreBusy, GeneratorCPU: s.GeneratorCPU, MaxRSSKiB: s.MaxRSSKiB, ErrorSamples: s.ErrorSamples}
 }
 
 // loadGen posts pre-built AdmissionReviews to the webhook.

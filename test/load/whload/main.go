@@ -31,6 +31,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -291,14 +292,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	m0, _ := wh.metrics(ctx, mc)
 	p := lg.closed(ctx, rvs, *conc, *duration, *maxReq)
 	stopPerf()
+	m1, _ := wh.metrics(ctx, mc)
+	p.Handler = handlerShares(m0, m1)
 	res.Closed = &p
 	res.SentOK += p.Requests - p.Errors
 	printPhase(stdout, p)
 	if *openRate > 0 && ctx.Err() == nil {
 		n := min(int(*openRate*duration.Seconds())+1, *maxReq)
 		p := lg.open(ctx, rvs, *openRate, n, *openWorkers)
+		m2, _ := wh.metrics(ctx, mc)
+		p.Handler = handlerShares(m1, m2)
 		res.Open = &p
 		res.SentOK += p.Requests - p.Errors
 		printPhase(stdout, p)
@@ -386,9 +392,38 @@ func printPhase(w io.Writer, p Phase) {
 	fmt.Fprintf(w, "%s: %.0f reviews/s (%.0f per webhook CPU-second), p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; %d requests, %d errors (%d not HTTP/2) in %.2fs; webhook CPU %.0f%% (its core busy %.0f%%), generator CPU %.0f%%, webhook RSS max %.1f MiB\n",
 		loadkit.Label(p.Mode, p.Concurrency, p.TargetRate), p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.P999ms, p.MaxMs, p.Requests, p.Errors, p.NotH2, p.Seconds,
 		100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU, loadkit.MiB(p.MaxRSSKiB))
+	if p.Mode == "open" {
+		fmt.Fprintf(w, "  generator's own start lag: p99 %.2f ms (included in the latencies above)\n", p.StartLagP99ms)
+	}
+	if len(p.Handler) > 0 {
+		fmt.Fprintf(w, "  inside the webhook's handler (its histogram):")
+		for _, b := range p.Handler {
+			fmt.Fprintf(w, " %.2f%% within %s ms", 100*b.Share, b.LE)
+		}
+		fmt.Fprintln(w)
+	}
 	for _, e := range p.ErrorSamples {
 		fmt.Fprintf(w, "  error: %s\n", e)
 	}
+}
+
+// handlerShares is the share of reviews the webhook's own duration
+// histogram puts within 0.5, 1, 2.5 and 5 ms between two scrapes: the time
+// inside its handler, without the HTTP/2 transport and scheduling that the
+// generator's percentiles include. Nil if a scrape failed.
+func handlerShares(before, after map[string]float64) []Bucket {
+	const name = "wif_webhook_admission_duration_seconds"
+	total := after[name+"_count"] - before[name+"_count"]
+	if before == nil || after == nil || total <= 0 {
+		return nil
+	}
+	var out []Bucket
+	for _, le := range []string{"0.0005", "0.001", "0.0025", "0.005"} {
+		k := name + `_bucket{le="` + le + `"}`
+		ms, _ := strconv.ParseFloat(le, 64)
+		out = append(out, Bucket{LE: strconv.FormatFloat(ms*1000, 'f', -1, 64), Share: (after[k] - before[k]) / total})
+	}
+	return out
 }
 
 func kb(kib int64) float64 { return float64(kib) * 1024 / 1e6 }
