@@ -136,19 +136,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	var (
-		review reviewEnvelope
-		res    result
 		out    []byte
 		status int
 	)
-	h.workers.run(func() { review, res, out, status, err = h.review(ctx, body) })
+	// The request's goroutine is new and its stack small: the decision, the
+	// metrics and the log line all run on a worker, whose stack stays grown.
+	h.workers.run(func() {
+		var review reviewEnvelope
+		var res result
+		if review, res, out, status, err = h.review(ctx, body); err == nil {
+			h.record(ctx, start, review, res)
+		}
+	})
 	if err != nil {
 		h.fail(w, r, start, status, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
 
+// record counts and logs a decided review.
+func (h *Handler) record(ctx context.Context, start time.Time, review reviewEnvelope, res result) {
 	elapsed := time.Since(start)
 	h.metrics.observe(res.outcome, elapsed)
 	level := slog.LevelInfo

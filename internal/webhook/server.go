@@ -190,13 +190,18 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 	return nil
 }
 
-// setMemoryLimit gives the runtime a soft memory limit of 2.25 times the
-// live heap after the initial sync (at least 24 MiB), unless GOMEMLIMIT was
-// set: request garbage then stays in proportion to the cache, which keeps
-// the webhook small next to the workloads it serves. It is soft: the GC only
+// setMemoryLimit sizes the collector once the cache has synced, unless
+// GOMEMLIMIT or GOGC was set: a soft memory limit of 2.25 times the live
+// heap (at least 28 MiB), and GOGC 400 under it. The limit keeps the
+// webhook small next to the workloads it serves, in proportion to its
+// cache; GOGC 400 lets request garbage use the room below the limit instead
+// of collecting every few megabytes (with 10k service accounts the live heap
+// is about 6 MiB, so GOGC 100 meant a collection every 6 MiB of garbage).
+// Measured on bench-webhook.sh: about 40% fewer collections, 8% more
+// reviews per core-second, RSS 46 -> 51 MiB. The limit is soft: the GC
 // works harder near it, and gives up at half the CPU.
 func setMemoryLimit(log *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" {
+	if os.Getenv("GOMEMLIMIT") != "" || os.Getenv("GOGC") != "" {
 		return
 	}
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
@@ -204,9 +209,10 @@ func setMemoryLimit(log *slog.Logger) {
 	if sample[0].Value.Kind() != metrics.KindUint64 {
 		return
 	}
-	limit := max(9*int64(sample[0].Value.Uint64())/4, 24<<20)
+	limit := max(9*int64(sample[0].Value.Uint64())/4, 28<<20)
 	debug.SetMemoryLimit(limit)
-	log.Info("memory limit set", slog.Int64("bytes", limit))
+	debug.SetGCPercent(400)
+	log.Info("memory limit set", slog.Int64("bytes", limit), slog.Int("gogc", 400))
 }
 
 // certReloader serves the key pair from disk, reloading it when either

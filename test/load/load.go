@@ -278,7 +278,7 @@ func (lg *loadGen) send(bodies [][]byte) loadkit.Do {
 // closed runs conc workers back to back until the duration ends or the
 // bodies run out; each body (a fresh assertion) is sent once.
 func (lg *loadGen) closed(ctx context.Context, bodies [][]byte, conc int, d time.Duration) Phase {
-	s := loadkit.Closed(ctx, lg.t, conc, d, len(bodies), lg.send(bodies))
+	s := loadkit.Closed(ctx, lg.t, conc, d, len(bodies), lg.send(bodies), nil)
 	p := phaseOf("closed", conc, 0, s)
 	p.PoolOut = s.Exhausted
 	return p
@@ -288,5 +288,5 @@ func (lg *loadGen) closed(ctx context.Context, bodies [][]byte, conc int, d time
 // (latency counts from the scheduled send time, so a stalled server is
 // not hidden by a stalled generator).
 func (lg *loadGen) open(ctx context.Context, bodies [][]byte, rate float64, workers int) Phase {
-	return phaseOf("open", 0, rate, loadkit.Open(ctx, lg.t, rate, len(bodies), workers, lg.send(bodies)))
+	return phaseOf("open", 0, rate, loadkit.Open(ctx, lg.t, rate, len(bodies), workers, lg.send(bodies), nil))
 }

@@ -383,10 +383,10 @@ func (lg *loadGen) do(ctx context.Context, _ int, buf *bytes.Buffer) string {
 
 // closed runs conc workers back to back for d.
 func (lg *loadGen) closed(ctx context.Context, conc int, d time.Duration) Phase {
-	return phaseOf("closed", conc, 0, loadkit.Closed(ctx, lg.t, conc, d, math.MaxInt, lg.do))
+	return phaseOf("closed", conc, 0, loadkit.Closed(ctx, lg.t, conc, d, math.MaxInt, lg.do, nil))
 }
 
 // open sends requests at rate for d, whatever the answers take.
 func (lg *loadGen) open(ctx context.Context, rate float64, workers int, d time.Duration) Phase {
-	return phaseOf("open", 0, rate, loadkit.Open(ctx, lg.t, rate, int(rate*d.Seconds()), workers, lg.do))
+	return phaseOf("open", 0, rate, loadkit.Open(ctx, lg.t, rate, int(rate*d.Seconds()), workers, lg.do, nil))
 }

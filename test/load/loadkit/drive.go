@@ -28,6 +28,12 @@ type Target struct {
 // buffer, reused across its calls.
 type Do func(ctx context.Context, k int, buf *bytes.Buffer) string
 
+// Verify, if not nil, checks the answer to request k that Do left in buf
+// and returns "" or what is wrong with it. It runs after the latency has
+// been taken: checking an answer is the generator's work, not the
+// server's, and must not count against the server's percentiles.
+type Verify func(k int, buf *bytes.Buffer) string
+
 // Stats is what one timed phase measured.
 type Stats struct {
 	Requests     int
@@ -96,7 +102,7 @@ type outcome struct {
 // Closed runs conc workers back to back, each sending its next request as
 // soon as the previous one answered, until d has passed, limit requests
 // were claimed or ctx is done. Latency counts from each send.
-func Closed(ctx context.Context, t Target, conc int, d time.Duration, limit int, do Do) Stats {
+func Closed(ctx context.Context, t Target, conc int, d time.Duration, limit int, do Do, verify Verify) Stats {
 	var next atomic.Int64
 	var stop atomic.Bool
 	outs := make([][]outcome, conc)
@@ -119,7 +125,11 @@ func Closed(ctx context.Context, t Target, conc int, d time.Duration, limit int,
 					break
 				}
 				e := do(ctx, k, &buf)
-				o = append(o, outcome{lat: time.Since(start), err: e})
+				lat := time.Since(start)
+				if e == "" && verify != nil {
+					e = verify(k, &buf)
+				}
+				o = append(o, outcome{lat: lat, err: e})
 			}
 			outs[wi] = o
 		})
@@ -134,7 +144,7 @@ func Closed(ctx context.Context, t Target, conc int, d time.Duration, limit int,
 // at most workers in flight, until they are sent or ctx is done. Latency
 // counts from each request's scheduled send time, so a stalled server is
 // not hidden by a stalled generator.
-func Open(ctx context.Context, t Target, rate float64, n, workers int, do Do) Stats {
+func Open(ctx context.Context, t Target, rate float64, n, workers int, do Do, verify Verify) Stats {
 	type job struct {
 		k     int
 		sched time.Time
@@ -152,7 +162,11 @@ func Open(ctx context.Context, t Target, rate float64, n, workers int, do Do) St
 				}
 				lag := time.Since(j.sched)
 				e := do(ctx, j.k, &buf)
-				o = append(o, outcome{lat: time.Since(j.sched), lag: lag, err: e})
+				lat := time.Since(j.sched)
+				if e == "" && verify != nil {
+					e = verify(j.k, &buf)
+				}
+				o = append(o, outcome{lat: lat, lag: lag, err: e})
 			}
 			outs[wi] = o
 		})

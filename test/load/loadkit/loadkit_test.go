@@ -121,7 +121,7 @@ func TestClosedStopsAtLimit(t *testing.T) {
 		}
 		return ""
 	}
-	s := Closed(context.Background(), Target{Pid: os.Getpid(), Core: "0"}, 4, time.Minute, len(seen), do)
+	s := Closed(context.Background(), Target{Pid: os.Getpid(), Core: "0"}, 4, time.Minute, len(seen), do, nil)
 	for k := range seen {
 		if n := seen[k].Load(); n != 1 {
 			t.Fatalf("request %d sent %d times, want once", k, n)
@@ -135,10 +135,34 @@ func TestClosedStopsAtLimit(t *testing.T) {
 	}
 }
 
+// TestVerifyAfterLatency: a slow check of the answer counts as an error
+// when it fails, but never as latency.
+func TestVerifyAfterLatency(t *testing.T) {
+	do := func(context.Context, int, *bytes.Buffer) string { return "" }
+	verify := func(k int, _ *bytes.Buffer) string {
+		time.Sleep(5 * time.Millisecond)
+		if k == 3 {
+			return "bad answer"
+		}
+		return ""
+	}
+	for name, s := range map[string]Stats{
+		"closed": Closed(context.Background(), Target{Pid: os.Getpid()}, 2, time.Minute, 10, do, verify),
+		"open":   Open(context.Background(), Target{Pid: os.Getpid()}, 1000, 10, 10, do, verify),
+	} {
+		if s.Requests != 10 || s.Errors != 1 || s.ErrorSamples[0] != "bad answer" {
+			t.Errorf("%s: %d requests, %d errors %q; want 10, 1", name, s.Requests, s.Errors, s.ErrorSamples)
+		}
+		if s.Latency.Max >= 5 {
+			t.Errorf("%s: max latency %.2f ms includes the 5 ms check", name, s.Latency.Max)
+		}
+	}
+}
+
 func TestClosedStopsAtDeadline(t *testing.T) {
 	do := func(context.Context, int, *bytes.Buffer) string { time.Sleep(time.Millisecond); return "" }
 	start := time.Now()
-	s := Closed(context.Background(), Target{Pid: os.Getpid(), SampleRSS: true}, 2, 100*time.Millisecond, 1<<30, do)
+	s := Closed(context.Background(), Target{Pid: os.Getpid(), SampleRSS: true}, 2, 100*time.Millisecond, 1<<30, do, nil)
 	if el := time.Since(start); el > 2*time.Second {
 		t.Fatalf("Closed took %v for a 100ms phase", el)
 	}
@@ -154,7 +178,7 @@ func TestOpenSendsAtRate(t *testing.T) {
 	var sent atomic.Int32
 	do := func(context.Context, int, *bytes.Buffer) string { sent.Add(1); return "" }
 	start := time.Now()
-	s := Open(context.Background(), Target{Pid: os.Getpid()}, 200, 40, 4, do)
+	s := Open(context.Background(), Target{Pid: os.Getpid()}, 200, 40, 4, do, nil)
 	el := time.Since(start)
 	if sent.Load() != 40 || s.Requests != 40 || s.Errors != 0 {
 		t.Errorf("Open sent %d, counted %d (%d errors), want 40", sent.Load(), s.Requests, s.Errors)
@@ -168,7 +192,7 @@ func TestOpenSendsAtRate(t *testing.T) {
 func TestOpenStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	s := Open(ctx, Target{Pid: os.Getpid()}, 100, 1000, 2, func(context.Context, int, *bytes.Buffer) string { return "" })
+	s := Open(ctx, Target{Pid: os.Getpid()}, 100, 1000, 2, func(context.Context, int, *bytes.Buffer) string { return "" }, nil)
 	if s.Requests == 0 || s.Requests > 20 {
 		t.Errorf("Open after cancel counted %d requests, want a few", s.Requests)
 	}

@@ -66,7 +66,8 @@ type loadGen struct {
 	t   loadkit.Target
 }
 
-// do posts rv as kube-apiserver does and checks the answer; buf is reused.
+// do posts rv as kube-apiserver does and reads the answer into buf, which
+// is reused; verify checks it.
 func (lg *loadGen) do(ctx context.Context, rv review, buf *bytes.Buffer) (err string, h2 bool) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, lg.url, bytes.NewReader(rv.body))
 	req.Header.Set("Content-Type", "application/json")
@@ -87,9 +88,6 @@ func (lg *loadGen) do(ctx context.Context, rv review, buf *bytes.Buffer) (err st
 	case !h2:
 		return "answered over " + resp.Proto + ", not HTTP/2", h2
 	}
-	if e := rv.check(buf.Bytes()); e != nil {
-		return e.Error(), h2
-	}
 	return "", h2
 }
 
@@ -105,11 +103,21 @@ func (lg *loadGen) send(rvs []review, notH2 *atomic.Int64) loadkit.Do {
 	}
 }
 
+// verify checks the answer to review k (see review.check).
+func verify(rvs []review) loadkit.Verify {
+	return func(k int, buf *bytes.Buffer) string {
+		if e := rvs[k%len(rvs)].check(buf.Bytes()); e != nil {
+			return e.Error()
+		}
+		return ""
+	}
+}
+
 // closed runs conc workers back to back until d has passed or maxReq
 // requests were sent, cycling through the pre-built reviews.
 func (lg *loadGen) closed(ctx context.Context, rvs []review, conc int, d time.Duration, maxReq int) Phase {
 	var notH2 atomic.Int64
-	p := phaseOf("closed", conc, 0, loadkit.Closed(ctx, lg.t, conc, d, maxReq, lg.send(rvs, &notH2)))
+	p := phaseOf("closed", conc, 0, loadkit.Closed(ctx, lg.t, conc, d, maxReq, lg.send(rvs, &notH2), verify(rvs)))
 	p.NotH2 = int(notH2.Load())
 	return p
 }
@@ -119,7 +127,7 @@ func (lg *loadGen) closed(ctx context.Context, rvs []review, conc int, d time.Du
 // by a stalled generator), with at most workers in flight.
 func (lg *loadGen) open(ctx context.Context, rvs []review, rate float64, n, workers int) Phase {
 	var notH2 atomic.Int64
-	p := phaseOf("open", workers, rate, loadkit.Open(ctx, lg.t, rate, n, workers, lg.send(rvs, &notH2)))
+	p := phaseOf("open", workers, rate, loadkit.Open(ctx, lg.t, rate, n, workers, lg.send(rvs, &notH2), verify(rvs)))
 	p.NotH2 = int(notH2.Load())
 	return p
 }
