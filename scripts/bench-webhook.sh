@@ -23,6 +23,8 @@
 #   SERVER_CPU [0] GEN_CPU [1]
 #   NICE [0]                  run under "nice -n $NICE" (e.g. -10 as root) on a shared machine
 #   WEBHOOK_ENV []            extra environment for wif webhook, e.g. "GOMEMLIMIT=40MiB" (experiments)
+#   H2LOAD [h2load on PATH]   h2load binary (Debian: nghttp2-client) for a second closed
+#                             loop driven by a C generator; empty or absent: that phase is skipped
 #   PERF [0]                  1: "perf record -g" the webhook during the closed loop
 #                             into $OUT/webhook.perf (perf report -i ... --no-children)
 #   OUT [mktemp -d]           where the binaries, JSON result, logs and summary go
@@ -44,6 +46,7 @@ GEN_CPU=${GEN_CPU:-1}
 NICE=${NICE:-0}
 PERF=${PERF:-0}
 WEBHOOK_ENV=${WEBHOOK_ENV:-}
+H2LOAD=${H2LOAD-$(command -v h2load || true)}
 OUT=${OUT:-$(mktemp -d /tmp/wif-bench-webhook.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -90,6 +93,11 @@ args=(-wif "$OUT/bin/wif" -kube-apiserver "$KUBE_APISERVER" -etcd "$ETCD"
 	-concurrency "$CONCURRENCY" -duration "$DURATION" -rate "$RATE"
 	-pid-file "$PIDFILE" -json "$OUT/result.json" -webhook-env "$WEBHOOK_ENV")
 [[ $PERF == 1 ]] && args+=(-perf "$OUT/webhook.perf")
+if [[ -n $H2LOAD ]]; then
+	args+=(-h2load "$H2LOAD")
+else
+	echo "h2load not found (apt-get install nghttp2-client): skipping the h2load closed loop" >&2
+fi
 
 echo "== run"
 status=0

@@ -226,6 +226,23 @@ func begin(t Target) *meter {
 	return m
 }
 
+// External measures a phase driven by another program (e.g. h2load):
+// run drives it and returns the latencies of its successful requests and
+// its failures, and External adds the CPU and memory figures as Closed and
+// Open do.
+func External(t Target, run func() (lats []time.Duration, errs []string)) Stats {
+	m := begin(t)
+	lats, errs := run()
+	o := make([]outcome, 0, len(lats)+len(errs))
+	for _, l := range lats {
+		o = append(o, outcome{lat: l})
+	}
+	for _, e := range errs {
+		o = append(o, outcome{err: e})
+	}
+	return m.end([][]outcome{o})
+}
+
 func (m *meter) end(outs [][]outcome) Stats {
 	el := time.Since(m.start)
 	var s Stats

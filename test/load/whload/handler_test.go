@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wifproject/wif/internal/webhook"
@@ -170,4 +173,21 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("check = %v, want errBadAnswer", err)
 		}
 	})
+}
+
+func TestReadH2loadLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h2load.log")
+	if err := os.WriteFile(path, []byte("1796273013548879\t200\t1623\n1796273013548885\t500\t92\n1796273013548886\t0\t7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lats, errs, err := readH2loadLog(path)
+	if err != nil || len(lats) != 1 || lats[0] != 1623*time.Microsecond || len(errs) != 1 || errs[0] != "HTTP 500" {
+		t.Errorf("readH2loadLog = %v, %q, %v; want [1.623ms], [HTTP 500]", lats, errs, err)
+	}
+	if err := os.WriteFile(path, []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readH2loadLog(path); err == nil {
+		t.Error("a malformed line was accepted")
+	}
 }

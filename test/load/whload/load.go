@@ -15,6 +15,9 @@ const pathMutate = "/mutate-v1-pod"
 
 // Phase is the outcome of one timed load phase.
 type Phase struct {
+	// Generator is "h2load" for the phase h2load drove, else empty (this
+	// tool's Go HTTP/2 client).
+	Generator string `json:"generator,omitempty"`
 	// Handler is the webhook's own view of the phase (see handlerShares).
 	Handler     []Bucket `json:"handler,omitempty"`
 	Mode        string   `json:"mode"` // closed or open

@@ -75,6 +75,7 @@ type Result struct {
 	MemWarm         loadkit.Mem `json:"memAfterCacheWarm"`
 	MemLoad         loadkit.Mem `json:"memAfterLoad"`
 	Closed          *Phase      `json:"closed,omitempty"`
+	H2load          *Phase      `json:"h2load,omitempty"`
 	Open            *Phase      `json:"open,omitempty"`
 	// PatchedCounted is the rise of wif_webhook_admission_requests_total{outcome="patched"}
 	// over the run (warm-up included), a cross-check of the generator's count.
@@ -142,6 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		poolSize    = fs.Int("reviews", 4096, "distinct pre-built AdmissionReviews (cycled)")
 		openRate    = fs.Float64("rate", 0, "open-loop phase at this fixed rate in reviews/s after the closed loop (0: none)")
 		openWorkers = fs.Int("open-workers", 64, "open-loop in-flight bound")
+		h2loadBin   = fs.String("h2load", "", "also drive the closed loop with this h2load binary (nghttp2-client), a C HTTP/2 generator much cheaper per request than this Go client (empty: skip)")
 		perfOut     = fs.String("perf", "", "record the webhook with \"perf record -g\" during the closed loop into this file")
 		pidFile     = fs.String("pid-file", "", "write the pids of the processes started here (for the caller's cleanup trap)")
 		jsonOut     = fs.String("json", "", "write the result as JSON to this file")
@@ -300,6 +302,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	res.Closed = &p
 	res.SentOK += p.Requests - p.Errors
 	printPhase(stdout, p)
+	if *h2loadBin != "" && ctx.Err() == nil {
+		p, err := lg.h2loadPhase(ctx, *h2loadBin, dir, rvs[0].body, *conc, *duration)
+		if err != nil {
+			return err
+		}
+		m, _ := wh.metrics(ctx, mc)
+		p.Handler = handlerShares(m1, m)
+		m1 = m
+		res.H2load = &p
+		printPhase(stdout, p)
+	}
 	if *openRate > 0 && ctx.Err() == nil {
 		n := min(int(*openRate*duration.Seconds())+1, *maxReq)
 		p := lg.open(ctx, rvs, *openRate, n, *openWorkers)
@@ -364,6 +377,11 @@ func report(w io.Writer, r Result) error {
 		fmt.Sprintf("%.2f ms (p50 %.2f, p90 %.2f, p99.9 %.2f, max %.2f)", p.P99ms, p.P50ms, p.P90ms, p.P999ms, p.MaxMs),
 		fmt.Sprintf("< %.0f ms", targetP99ms), p.P99ms < targetP99ms && p.Requests > 0)
 	add("errors (HTTP/2, allowed, JSONPatch)", fmt.Sprintf("%d of %d", p.Errors, p.Requests), "0", p.Errors == 0 && p.Requests > 0)
+	if h := r.H2load; h != nil {
+		add(fmt.Sprintf("p99, concurrency %d, h2load", h.Concurrency),
+			fmt.Sprintf("%.2f ms (p50 %.2f, p99.9 %.2f; %.0f reviews/core-s, wall %.0f/s; %d errors)", h.P99ms, h.P50ms, h.P999ms, h.PerCPUSec, h.PerSec, h.Errors),
+			fmt.Sprintf("< %.0f ms, 0 errors", targetP99ms), h.P99ms < targetP99ms && h.Errors == 0 && h.Requests > 0)
+	}
 	if o := r.Open; o != nil {
 		add(fmt.Sprintf("open loop at %.0f/s", o.TargetRate),
 			fmt.Sprintf("p99 %.2f ms (p50 %.2f), %d errors of %d", o.P99ms, o.P50ms, o.Errors, o.Requests),
@@ -372,6 +390,9 @@ func report(w io.Writer, r Result) error {
 	rss := max(r.MemWarm.RSSKiB, r.MemLoad.RSSKiB, p.MaxRSSKiB)
 	if r.Open != nil {
 		rss = max(rss, r.Open.MaxRSSKiB)
+	}
+	if r.H2load != nil {
+		rss = max(rss, r.H2load.MaxRSSKiB)
 	}
 	add(fmt.Sprintf("RSS, %dk cached service accounts", r.Cached/1000),
 		fmt.Sprintf("%.1f MB max sampled (warm %.1f, after load %.1f; VmHWM %.1f)", kb(rss), kb(r.MemWarm.RSSKiB), kb(r.MemLoad.RSSKiB), kb(r.MemLoad.HWMKiB)),
@@ -389,8 +410,12 @@ func report(w io.Writer, r Result) error {
 }
 
 func printPhase(w io.Writer, p Phase) {
+	label := loadkit.Label(p.Mode, p.Concurrency, p.TargetRate)
+	if p.Generator != "" {
+		label += " (" + p.Generator + ")"
+	}
 	fmt.Fprintf(w, "%s: %.0f reviews/s (%.0f per webhook CPU-second), p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; %d requests, %d errors (%d not HTTP/2) in %.2fs; webhook CPU %.0f%% (its core busy %.0f%%), generator CPU %.0f%%, webhook RSS max %.1f MiB\n",
-		loadkit.Label(p.Mode, p.Concurrency, p.TargetRate), p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.P999ms, p.MaxMs, p.Requests, p.Errors, p.NotH2, p.Seconds,
+		label, p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.P999ms, p.MaxMs, p.Requests, p.Errors, p.NotH2, p.Seconds,
 		100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU, loadkit.MiB(p.MaxRSSKiB))
 	if p.Mode == "open" {
 		fmt.Fprintf(w, "  generator's own start lag: p99 %.2f ms (included in the latencies above)\n", p.StartLagP99ms)
