@@ -411,12 +411,15 @@ func report(w io.Writer, r Result) error {
 
 func printPhase(w io.Writer, p Phase) {
 	label := loadkit.Label(p.Mode, p.Concurrency, p.TargetRate)
+	gen := fmt.Sprintf("generator CPU %.0f%%", 100*p.GeneratorCPU)
 	if p.Generator != "" {
+		// Another program drove the phase; this process's CPU says nothing.
 		label += " (" + p.Generator + ")"
+		gen = p.Generator + "'s CPU not measured"
 	}
-	fmt.Fprintf(w, "%s: %.0f reviews/s (%.0f per webhook CPU-second), p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; %d requests, %d errors (%d not HTTP/2) in %.2fs; webhook CPU %.0f%% (its core busy %.0f%%), generator CPU %.0f%%, webhook RSS max %.1f MiB\n",
+	fmt.Fprintf(w, "%s: %.0f reviews/s (%.0f per webhook CPU-second), p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; %d requests, %d errors (%d not HTTP/2) in %.2fs; webhook CPU %.0f%% (its core busy %.0f%%), %s, webhook RSS max %.1f MiB\n",
 		label, p.PerSec, p.PerCPUSec, p.P50ms, p.P90ms, p.P99ms, p.P999ms, p.MaxMs, p.Requests, p.Errors, p.NotH2, p.Seconds,
-		100*p.ServerCPU, 100*p.CoreBusy, 100*p.GeneratorCPU, loadkit.MiB(p.MaxRSSKiB))
+		100*p.ServerCPU, 100*p.CoreBusy, gen, loadkit.MiB(p.MaxRSSKiB))
 	if p.Mode == "open" {
 		fmt.Fprintf(w, "  generator's own start lag: p99 %.2f ms (included in the latencies above)\n", p.StartLagP99ms)
 	}
