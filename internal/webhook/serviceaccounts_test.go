@@ -2,16 +2,21 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -113,6 +118,87 @@ func TestInformerServiceAccountsWatch(t *testing.T) {
 	}
 	if sas.Len() != 2 {
 		t.Errorf("Len = %d, want 2", sas.Len())
+	}
+}
+
+// TestListSlim: an any-version or latest list is fetched in pages of the
+// latest version and comes back whole, every item slimmed to its key,
+// resource version and the annotations Mutate reads; a list at a given
+// version is one request as asked.
+func TestListSlim(t *testing.T) {
+	client := fake.NewClientset()
+	const n = 2*listPageSize + 7
+	var all []corev1.ServiceAccount
+	for i := range n {
+		sa := testSA("ns", fmt.Sprintf("sa-%04d", i), map[string]string{AnnotationClientID: fmt.Sprint(i), "other": "x"})
+		sa.ResourceVersion, sa.UID = fmt.Sprint(100+i), types.UID(fmt.Sprint("uid-", i))
+		sa.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
+		sa.Secrets = []corev1.ObjectReference{{Name: "token"}}
+		all = append(all, *sa)
+	}
+	var asked []metav1.ListOptions
+	client.PrependReactor("list", "serviceaccounts", func(a k8stesting.Action) (bool, k8sruntime.Object, error) {
+		opts := a.(k8stesting.ListActionImpl).ListOptions
+		asked = append(asked, opts)
+		from := 0
+		if opts.Continue != "" {
+			from, _ = strconv.Atoi(opts.Continue)
+		}
+		to := n
+		if opts.Limit > 0 {
+			to = min(from+int(opts.Limit), n)
+		}
+		page := &corev1.ServiceAccountList{ListMeta: metav1.ListMeta{ResourceVersion: "999"}, Items: all[from:to]}
+		if to < n {
+			page.Continue = strconv.Itoa(to)
+		}
+		return true, page, nil
+	})
+	sas := client.CoreV1().ServiceAccounts("")
+
+	for _, rv := range []string{"0", ""} {
+		asked = nil
+		list, err := listSlim(t.Context(), sas, metav1.ListOptions{ResourceVersion: rv, Limit: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(asked) != 3 {
+			t.Fatalf("resourceVersion %q: %d requests, want 3 pages", rv, len(asked))
+		}
+		for i, o := range asked {
+			if o.ResourceVersion != "" || o.Limit != listPageSize || (i > 0) != (o.Continue != "") {
+				t.Errorf("resourceVersion %q: request %d: %+v", rv, i, o)
+			}
+		}
+		if list.ResourceVersion != "999" || list.Continue != "" || len(list.Items) != n {
+			t.Fatalf("resourceVersion %q: list version %q, continue %q, %d items", rv, list.ResourceVersion, list.Continue, len(list.Items))
+		}
+		want := corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sa-0513", ResourceVersion: "613",
+			Annotations: map[string]string{AnnotationClientID: "513"}}}
+		if diff := cmp.Diff(want, list.Items[513]); diff != "" {
+			t.Errorf("resourceVersion %q: item 513 (-want +got):\n%s", rv, diff)
+		}
+	}
+
+	asked = nil
+	list, err := listSlim(t.Context(), sas, metav1.ListOptions{ResourceVersion: "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0].ResourceVersion != "42" || asked[0].Limit != 0 || len(list.Items) != n || list.Items[0].ManagedFields != nil {
+		t.Errorf("at a version: asked %+v, %d items", asked, len(list.Items))
+	}
+
+	pod := &corev1.Pod{}
+	if got, err := slimObject(pod); got != pod || err != nil {
+		t.Errorf("slimObject(pod) = %v, %v; want it unchanged", got, err)
+	}
+
+	client.PrependReactor("list", "serviceaccounts", func(k8stesting.Action) (bool, k8sruntime.Object, error) {
+		return true, nil, errors.New("boom")
+	})
+	if _, err := listSlim(t.Context(), sas, metav1.ListOptions{}); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("list error: %v", err)
 	}
 }
 
