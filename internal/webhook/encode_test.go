@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -15,13 +16,19 @@ func TestEncodeReviewMatchesEncodingJSON(t *testing.T) {
 	pt := admissionv1.PatchTypeJSONPatch
 	for _, resp := range []admissionv1.AdmissionResponse{
 		{UID: "a-b\"c", Allowed: true},
+		{UID: "<\u2028\x01é\\>", Allowed: true},
 		{UID: "u1", Allowed: true, Patch: []byte(`[{"op":"add","path":"/x","value":1}]`), PatchType: &pt},
 		{UID: "u2", Allowed: false, Result: &metav1.Status{Code: 403, Message: "no"}},
 	} {
 		for _, v := range []string{reviewV1, reviewV1beta1} {
-			got, err := encodeReview(v, &resp)
+			const before = "kept:"
+			got, err := encodeReview([]byte(before), v, &resp)
 			if err != nil {
 				t.Fatal(err)
+			}
+			got, ok := bytes.CutPrefix(got, []byte(before))
+			if !ok {
+				t.Fatalf("encodeReview did not append to its buffer: %s", got)
 			}
 			want, _ := json.Marshal(admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: v, Kind: "AdmissionReview"}, Response: &resp})
 			var g, w any

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,12 +132,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	// The API server tells us how long it waits (?timeout=10s); stop looking up before that.
-	if d, err := time.ParseDuration(r.URL.Query().Get("timeout")); err == nil && d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
+	timeout := queryTimeout(r.URL.RawQuery)
+	sc := scratchPool.Get().(*scratch)
+	defer sc.put()
 	var (
 		out    []byte
 		status int
@@ -144,7 +144,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.workers.run(func() {
 		var review reviewEnvelope
 		var res result
-		if review, res, out, status, err = h.review(ctx, body); err == nil {
+		if review, res, out, status, err = h.review(ctx, body, timeout, sc); err == nil {
 			h.record(ctx, start, review, res)
 		}
 	})
@@ -153,7 +153,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
+	_, _ = w.Write(out) // copies out, which goes back to the pool
+}
+
+// queryTimeout is the API server's ?timeout= (how long it waits for the
+// answer), or 0 when absent or unusable, as r.URL.Query() would read it.
+// A plain query (the API server sends only "timeout=10s") is scanned
+// rather than parsed into a map; one with escapes or semicolons is parsed.
+func queryTimeout(rawQuery string) time.Duration {
+	var v string
+	if strings.ContainsAny(rawQuery, "%+;") {
+		q, _ := url.ParseQuery(rawQuery) // as r.URL.Query(): what parses is used
+		v = q.Get("timeout")
+	} else {
+		for rawQuery != "" {
+			var kv string
+			kv, rawQuery, _ = strings.Cut(rawQuery, "&")
+			if k, val, _ := strings.Cut(kv, "="); k == "timeout" {
+				v = val
+				break
+			}
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d
+	}
+	return 0
+}
+
+// scratch holds one review's buffers: the JSON patch and the encoded
+// answer, recycled because they are most of a review's garbage after the
+// body, and garbage is what sets how often the collector runs.
+type scratch struct {
+	patch bytes.Buffer
+	out   []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// put returns sc to the pool unless an outsized answer grew it.
+func (sc *scratch) put() {
+	if sc.patch.Cap() <= 64<<10 && cap(sc.out) <= 64<<10 {
+		scratchPool.Put(sc)
+	}
 }
 
 // record counts and logs a decided review.
@@ -185,7 +227,7 @@ func (h *Handler) record(ctx context.Context, start time.Time, review reviewEnve
 
 // review decodes, decides and encodes one AdmissionReview; a non-nil
 // error is answered with the HTTP status.
-func (h *Handler) review(ctx context.Context, body []byte) (review reviewEnvelope, res result, out []byte, status int, err error) {
+func (h *Handler) review(ctx context.Context, body []byte, timeout time.Duration, sc *scratch) (review reviewEnvelope, res result, out []byte, status int, err error) {
 	review, err = decodeReview(body)
 	if err != nil {
 		return review, res, nil, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err)
@@ -196,34 +238,35 @@ func (h *Handler) review(ctx context.Context, body []byte) (review reviewEnvelop
 	if review.Request == nil || review.Request.UID == "" {
 		return review, res, nil, http.StatusBadRequest, errors.New("AdmissionReview has no request or no request uid")
 	}
-	res = h.admit(ctx, review.Request)
+	res = h.admit(ctx, review.Request, timeout, &sc.patch)
 	res.resp.UID = review.Request.UID
-	if out, err = encodeReview(review.APIVersion, &res.resp); err != nil { // cannot happen with these types; do not answer garbage
+	if sc.out, err = encodeReview(sc.out[:0], review.APIVersion, &res.resp); err != nil { // cannot happen with these types; do not answer garbage
 		return review, res, nil, http.StatusInternalServerError, fmt.Errorf("encoding AdmissionReview: %w", err)
 	}
-	return review, res, out, http.StatusOK, nil
+	res.resp.Patch = nil // in sc.patch, which goes back to the pool
+	return review, res, sc.out, http.StatusOK, nil
 }
 
-// encodeReview renders the AdmissionReview answer. The common answers (allowed,
-// with or without a patch) are written directly; denials go through
-// encoding/json.
-func encodeReview(apiVersion string, resp *admissionv1.AdmissionResponse) ([]byte, error) {
+// encodeReview appends the AdmissionReview answer to b. The common answers
+// (allowed, with or without a patch) are written directly; denials go
+// through encoding/json.
+func encodeReview(b []byte, apiVersion string, resp *admissionv1.AdmissionResponse) ([]byte, error) {
 	if !resp.Allowed || resp.Result != nil || len(resp.Warnings) > 0 || resp.AuditAnnotations != nil ||
 		(apiVersion != reviewV1 && apiVersion != reviewV1beta1) {
-		return json.Marshal(admissionv1.AdmissionReview{
+		out, err := json.Marshal(admissionv1.AdmissionReview{
 			TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
 			Response: resp,
 		})
+		return append(b, out...), err
 	}
-	uid, err := json.Marshal(string(resp.UID))
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, 160+len(apiVersion)+len(uid)+base64.StdEncoding.EncodedLen(len(resp.Patch)))
+	b = slices.Grow(b, 160+len(apiVersion)+len(resp.UID)+base64.StdEncoding.EncodedLen(len(resp.Patch)))
 	b = append(b, `{"kind":"AdmissionReview","apiVersion":"`...)
 	b = append(b, apiVersion...)
 	b = append(b, `","response":{"uid":`...)
-	b = append(b, uid...)
+	b, err := jsontext.AppendQuote(b, resp.UID)
+	if err != nil {
+		return nil, err
+	}
 	b = append(b, `,"allowed":true`...)
 	if resp.PatchType != nil {
 		b = append(b, `,"patch":"`...)
@@ -255,7 +298,9 @@ func denied(code int32, reason metav1.StatusReason, msg string) admissionv1.Admi
 }
 
 // admit decides one request. It never returns a response without outcome.
-func (h *Handler) admit(ctx context.Context, req *requestView) result {
+// The patch is written to patchBuf, which the response's Patch then holds;
+// timeout (if not 0) bounds a service account lookup that misses the cache.
+func (h *Handler) admit(ctx context.Context, req *requestView, timeout time.Duration, patchBuf *bytes.Buffer) result {
 	res := result{namespace: req.Namespace, pod: req.Name}
 	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" {
 		res.outcome, res.resp = outcomeSkipped, admissionv1.AdmissionResponse{Allowed: true}
@@ -293,7 +338,7 @@ func (h *Handler) admit(ctx context.Context, req *requestView) result {
 	}
 	res.serviceAccount = saName
 
-	sa, err := h.sas.Get(ctx, pod.Namespace, saName)
+	sa, err := h.serviceAccount(ctx, timeout, pod.Namespace, saName)
 	switch {
 	case errors.Is(err, ErrServiceAccountNotFound):
 		res.err = err
@@ -307,8 +352,8 @@ func (h *Handler) admit(ctx context.Context, req *requestView) result {
 		return res
 	}
 
-	mutated, err := Mutate(pod, sa, h.cfg)
-	if err != nil {
+	// pod is this review's own, built from the view: mutate it in place.
+	if err := mutateInPlace(pod, sa, h.cfg); err != nil {
 		res.err = err
 		if _, ok := errors.AsType[*AnnotationError](err); ok {
 			res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error())
@@ -317,10 +362,11 @@ func (h *Handler) admit(ctx context.Context, req *requestView) result {
 		res.outcome, res.resp = outcomeError, denied(http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
 		return res
 	}
-	ops, err := patchOps(pod, mutated)
+	ops, err := patchOps(view, pod)
 	if err == nil && len(ops) > 0 {
-		var patch []byte
-		if patch, err = json.Marshal(ops); err == nil {
+		patchBuf.Reset()
+		if err = json.NewEncoder(patchBuf).Encode(ops); err == nil {
+			patch := bytes.TrimSuffix(patchBuf.Bytes(), []byte("\n"))
 			pt := admissionv1.PatchTypeJSONPatch
 			res.ops = len(ops)
 			res.outcome, res.resp = outcomePatched, admissionv1.AdmissionResponse{Allowed: true, Patch: patch, PatchType: &pt}
@@ -336,34 +382,60 @@ func (h *Handler) admit(ctx context.Context, req *requestView) result {
 	return res
 }
 
-// patchOps turns what Mutate appended into JSON patch "add" operations
-// against the raw object the API server sent. Mutate only appends to env,
-// volumeMounts and volumes, so nothing else is touched: fields unknown to
-// our k8s.io/api version survive, and there is never a "remove".
-func patchOps(orig, mutated *corev1.Pod) ([]patchOp, error) {
+// serviceAccount looks the pod's service account up: in the cache when
+// the getter has one, else (or on a miss) through Get, bounded by timeout.
+func (h *Handler) serviceAccount(ctx context.Context, timeout time.Duration, namespace, name string) (*corev1.ServiceAccount, error) {
+	if c, ok := h.sas.(cachedServiceAccounts); ok {
+		if sa, ok := c.Cached(namespace, name); ok {
+			return sa, nil
+		}
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return h.sas.Get(ctx, namespace, name)
+}
+
+// cachedServiceAccounts is a ServiceAccountGetter with a cache, which the
+// handler reads first: the deadline for a real lookup is then only built
+// on a miss.
+type cachedServiceAccounts interface {
+	Cached(namespace, name string) (*corev1.ServiceAccount, bool)
+}
+
+// patchOps turns what Mutate appended to the pod decoded as orig into JSON
+// patch "add" operations against the raw object the API server sent.
+// Mutate only appends to env, volumeMounts and volumes, so nothing else is
+// touched: fields unknown to our k8s.io/api version survive, and there is
+// never a "remove".
+func patchOps(orig *podView, mutated *corev1.Pod) ([]patchOp, error) {
 	if len(orig.Spec.InitContainers) != len(mutated.Spec.InitContainers) || len(orig.Spec.Containers) != len(mutated.Spec.Containers) {
 		return nil, errors.New("webhook: patch: container count changed")
 	}
 	var ops []patchOp
 	var err error
 	for _, list := range []struct {
-		path      string
-		orig, mut []corev1.Container
+		path string
+		orig []containerView
+		mut  []corev1.Container
 	}{
 		{"/spec/initContainers/", orig.Spec.InitContainers, mutated.Spec.InitContainers},
 		{"/spec/containers/", orig.Spec.Containers, mutated.Spec.Containers},
 	} {
 		for i := range list.orig {
 			base := list.path + strconv.Itoa(i)
-			if ops, err = appendOps(ops, base+"/env", list.orig[i].Env, list.mut[i].Env, envName); err != nil {
+			o := &list.orig[i]
+			if ops, err = appendOps(ops, base+"/env", len(o.Env), func(j int) string { return o.Env[j].Name }, list.mut[i].Env, envName); err != nil {
 				return nil, err
 			}
-			if ops, err = appendOps(ops, base+"/volumeMounts", list.orig[i].VolumeMounts, list.mut[i].VolumeMounts, mountName); err != nil {
+			if ops, err = appendOps(ops, base+"/volumeMounts", len(o.VolumeMounts), func(j int) string { return o.VolumeMounts[j].Name }, list.mut[i].VolumeMounts, mountName); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return appendOps(ops, "/spec/volumes", orig.Spec.Volumes, mutated.Spec.Volumes, volumeName)
+	return appendOps(ops, "/spec/volumes", len(orig.Spec.Volumes), func(j int) string { return orig.Spec.Volumes[j].Name }, mutated.Spec.Volumes, volumeName)
 }
 
 // patchOp is a JSON patch operation; only "add" is ever produced.
@@ -495,25 +567,26 @@ func envName(e corev1.EnvVar) string        { return e.Name }
 func mountName(m corev1.VolumeMount) string { return m.Name }
 func volumeName(v corev1.Volume) string     { return v.Name }
 
-// appendOps adds the elements of want beyond have: the whole list when have
-// is empty (the member may be absent or null in the raw object), else one
-// "/-" append per element. want must extend have.
-func appendOps[T any](ops []patchOp, path string, have, want []T, name func(T) string) ([]patchOp, error) {
-	if len(want) < len(have) {
+// appendOps adds the elements of want beyond the original list's have
+// elements, named by haveName: the whole list when have is 0 (the member
+// may be absent or null in the raw object), else one "/-" append per
+// element. want must extend the original list.
+func appendOps[T any](ops []patchOp, path string, have int, haveName func(int) string, want []T, name func(T) string) ([]patchOp, error) {
+	if len(want) < have {
 		return nil, fmt.Errorf("webhook: patch: %s shrank", path)
 	}
 	for i := range have {
-		if name(have[i]) != name(want[i]) {
+		if haveName(i) != name(want[i]) {
 			return nil, fmt.Errorf("webhook: patch: %s/%d changed", path, i)
 		}
 	}
 	switch {
-	case len(want) == len(have):
+	case len(want) == have:
 		return ops, nil
-	case len(have) == 0:
+	case have == 0:
 		return append(ops, patchOp{Op: "add", Path: path, Value: want}), nil
 	}
-	for _, v := range want[len(have):] {
+	for _, v := range want[have:] {
 		ops = append(ops, patchOp{Op: "add", Path: path + "/-", Value: v})
 	}
 	return ops, nil

@@ -9,9 +9,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +57,70 @@ func (f *fakeSAs) Get(ctx context.Context, namespace, name string) (*corev1.Serv
 		return nil, fmt.Errorf("fake: %s/%s: %w", namespace, name, ErrServiceAccountNotFound)
 	}
 	return sa, nil
+}
+
+// cachingSAs puts a cache in front of a fakeSAs, as InformerServiceAccounts
+// has one.
+type cachingSAs struct {
+	*fakeSAs
+	cache map[string]*corev1.ServiceAccount
+}
+
+func (c cachingSAs) Cached(namespace, name string) (*corev1.ServiceAccount, bool) {
+	sa, ok := c.cache[namespace+"/"+name]
+	return sa, ok
+}
+
+// TestHandlerReadsCacheFirst: a cached service account is used without a
+// lookup; on a miss, Get runs with the API server's deadline.
+func TestHandlerReadsCacheFirst(t *testing.T) {
+	cached := testSA("apps", "workload", map[string]string{AnnotationClientID: "from-cache"})
+	sas := cachingSAs{newFakeSAs(testSA("apps", "other", map[string]string{AnnotationClientID: "from-get"})),
+		map[string]*corev1.ServiceAccount{"apps/workload": cached}}
+	h := NewHandler(testConfig, sas, nil, nil)
+	for _, tc := range []struct{ sa, want string }{{"workload", "from-cache"}, {"other", "from-get"}} {
+		pod := strings.Replace(labelledPod, `"serviceAccountName":"workload"`, `"serviceAccountName":"`+tc.sa+`"`, 1)
+		rec, review := post(t, h, PathMutate+"?timeout=10s", reviewJSON(t, reviewV1, admissionv1.Create, "apps", pod))
+		if review == nil || !bytes.Contains(review.Response.Patch, []byte(tc.want)) {
+			t.Errorf("%s: HTTP %d %s; want %s injected", tc.sa, rec.Code, rec.Body, tc.want)
+		}
+	}
+	if len(sas.gets) != 1 || sas.gets[0] != "apps/other" {
+		t.Fatalf("Get calls %v, want only the cache miss apps/other", sas.gets)
+	}
+	if _, ok := sas.ctxs[0].Deadline(); !ok {
+		t.Error("the lookup on a miss has no deadline despite ?timeout=10s")
+	}
+}
+
+// TestQueryTimeout: the scan reads ?timeout= as r.URL.Query() does.
+func TestQueryTimeout(t *testing.T) {
+	for q, want := range map[string]time.Duration{
+		"timeout=10s": 10 * time.Second, "": 0, "timeout=": 0, "timeout=-1s": 0, "timeout=abc": 0,
+		"a=b&timeout=1500ms&timeout=3s": 1500 * time.Millisecond, "timeout%3D2s": 0, "time%6Fut=2s": 2 * time.Second,
+		"timeout=2s;x=y": 0, "x;y&timeout=2s": 2 * time.Second, "timeout": 0,
+	} {
+		if got := queryTimeout(q); got != want {
+			t.Errorf("queryTimeout(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
+
+// FuzzQueryTimeout: queryTimeout agrees with parsing the query into a map.
+func FuzzQueryTimeout(f *testing.F) {
+	for _, q := range []string{"timeout=10s", "a=1&timeout=5s", "timeout=1%30s", "timeout=+1s", "x;timeout=1s", "timeout=1s&timeout=2s", "timeout"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		want := time.Duration(0)
+		u, _ := url.ParseQuery(q)
+		if d, err := time.ParseDuration(u.Get("timeout")); err == nil && d > 0 {
+			want = d
+		}
+		if got := queryTimeout(q); got != want {
+			t.Fatalf("queryTimeout(%q) = %v, url.ParseQuery says %v", q, got, want)
+		}
+	})
 }
 
 var testConfig = Config{TenantID: "tenant-1", AuthorityHost: "https://wif.example:8443/"}

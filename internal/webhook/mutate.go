@@ -137,21 +137,32 @@ func Mutate(pod *corev1.Pod, sa *corev1.ServiceAccount, cfg Config) (*corev1.Pod
 	if pod == nil {
 		return nil, errors.New("webhook: mutate: nil pod")
 	}
+	out := pod.DeepCopy()
+	if err := mutateInPlace(out, sa, cfg); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// mutateInPlace is Mutate without the copy: it appends to pod's own lists,
+// and on error leaves pod untouched. The handler calls it on the pod it
+// builds from each review, which nothing else holds.
+func mutateInPlace(pod *corev1.Pod, sa *corev1.ServiceAccount, cfg Config) error {
 	if sa == nil {
 		sa = &corev1.ServiceAccount{}
 	}
 	if v, ok := pod.Annotations[AnnotationInjectProxySidecar]; ok {
 		inject, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, &AnnotationError{Object: "pod", Key: AnnotationInjectProxySidecar, Value: v, Err: fmt.Errorf("%w: %w", ErrInvalidBool, err)}
+			return &AnnotationError{Object: "pod", Key: AnnotationInjectProxySidecar, Value: v, Err: fmt.Errorf("%w: %w", ErrInvalidBool, err)}
 		}
 		if inject {
-			return nil, &AnnotationError{Object: "pod", Key: AnnotationInjectProxySidecar, Value: v, Err: ErrProxySidecarUnsupported}
+			return &AnnotationError{Object: "pod", Key: AnnotationInjectProxySidecar, Value: v, Err: ErrProxySidecarUnsupported}
 		}
 	}
 	expiration, err := tokenExpiration(pod, sa)
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	tenantID := cfg.TenantID
@@ -176,19 +187,18 @@ func Mutate(pod *corev1.Pod, sa *corev1.ServiceAccount, cfg Config) (*corev1.Pod
 	}
 
 	skip := skipContainers(pod.Annotations[AnnotationSkipContainers])
-	out := pod.DeepCopy()
-	for i := range out.Spec.InitContainers {
-		mutateContainer(&out.Spec.InitContainers[i], skip, env, mounts)
+	for i := range pod.Spec.InitContainers {
+		mutateContainer(&pod.Spec.InitContainers[i], skip, env, mounts)
 	}
-	for i := range out.Spec.Containers {
-		mutateContainer(&out.Spec.Containers[i], skip, env, mounts)
+	for i := range pod.Spec.Containers {
+		mutateContainer(&pod.Spec.Containers[i], skip, env, mounts)
 	}
 	for _, v := range volumes {
-		if !hasVolume(out.Spec.Volumes, v.Name) {
-			out.Spec.Volumes = append(out.Spec.Volumes, v)
+		if !hasVolume(pod.Spec.Volumes, v.Name) {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, v)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // tokenExpiration reads the expiration annotation from the pod, else the SA.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/go-cmp/cmp"
 	jsonpatchapply "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
@@ -103,6 +104,21 @@ func applyPatch(t testing.TB, raw []byte, ops any) []byte {
 	return out
 }
 
+// viewOf is the handler's view of pod, decoded from its JSON as the
+// handler decodes a review's object.
+func viewOf(t testing.TB, pod *corev1.Pod) *podView {
+	t.Helper()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v podView
+	if err := jsonv2.Unmarshal(raw, &v, decodeOptions); err != nil {
+		t.Fatal(err)
+	}
+	return &v
+}
+
 func TestMutateGolden(t *testing.T) {
 	wantErr := map[string]error{
 		"expiration-out-of-range":   ErrInvalidTokenExpiration,
@@ -128,7 +144,7 @@ func TestMutateGolden(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Mutate: %v", err)
 				}
-				ops, err := patchOps(pod, got)
+				ops, err := patchOps(viewOf(t, pod), got)
 				if err != nil {
 					t.Fatalf("patchOps: %v", err)
 				}
@@ -188,7 +204,7 @@ func TestMutateIdempotentAndPure(t *testing.T) {
 			if d := cmp.Diff(mustJSON(t, once), mustJSON(t, twice)); d != "" {
 				t.Errorf("Mutate is not idempotent (-once +twice):\n%s", d)
 			}
-			ops, err := patchOps(once, twice)
+			ops, err := patchOps(viewOf(t, once), twice)
 			if err != nil || len(ops) != 0 {
 				t.Errorf("second pass patch = %v, %v; want none", ops, err)
 			}
@@ -386,7 +402,7 @@ func FuzzMutate(f *testing.F) {
 		if !bytes.Equal(onceJSON, twiceJSON) {
 			t.Fatalf("not idempotent:\n%s\n%s", onceJSON, twiceJSON)
 		}
-		ops, err := patchOps(&pod, once)
+		ops, err := patchOps(viewOf(t, &pod), once)
 		if err != nil {
 			t.Fatalf("patchOps: %v", err)
 		}

@@ -89,14 +89,25 @@ func (s *InformerServiceAccounts) WaitForCacheSync(ctx context.Context) bool {
 // Len is the number of cached service accounts.
 func (s *InformerServiceAccounts) Len() int { return s.store.len() }
 
+// Cached returns the service account from the cache, once it has synced.
+// A cached one carries its name, namespace and the annotations Mutate reads.
+func (s *InformerServiceAccounts) Cached(namespace, name string) (*corev1.ServiceAccount, bool) {
+	if !s.HasSynced() {
+		return nil, false
+	}
+	e, ok := s.store.get(saKey{namespace, name})
+	if !ok {
+		return nil, false
+	}
+	return e.serviceAccount(namespace, name), true
+}
+
 // Get returns the service account from the cache, else from the API server.
 // A cached one carries its name, namespace and the annotations Mutate reads.
 // A missing service account yields an error wrapping ErrServiceAccountNotFound.
 func (s *InformerServiceAccounts) Get(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
-	if s.HasSynced() {
-		if e, ok := s.store.get(saKey{namespace, name}); ok {
-			return e.serviceAccount(namespace, name), nil
-		}
+	if sa, ok := s.Cached(namespace, name); ok {
+		return sa, nil
 	}
 	sa, err := s.client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {

@@ -38,20 +38,23 @@ func comparePatches(t *testing.T, raw []byte, sa *corev1.ServiceAccount, cfg Con
 		}
 		return
 	}
-	patchOf := func(p *corev1.Pod) (string, string) {
-		m, err := Mutate(p, sa, cfg)
+	patchOf := func(orig *podView, mutated *corev1.Pod, err error) (string, string) {
 		if err != nil {
 			return "", err.Error()
 		}
-		ops, err := patchOps(p, m)
+		ops, err := patchOps(orig, mutated)
 		if err != nil {
 			t.Fatal(err)
 		}
 		j, _ := json.Marshal(ops)
 		return string(j), ""
 	}
-	fullPatch, fullErr := patchOf(&full)
-	slimPatch, slimErr := patchOf(view.pod(full.Namespace))
+	// The pure Mutate on the whole pod, against the handler's path: the
+	// view's pod mutated in place.
+	m, err := Mutate(&full, sa, cfg)
+	fullPatch, fullErr := patchOf(viewOf(t, &full), m, err)
+	p := view.pod(full.Namespace)
+	slimPatch, slimErr := patchOf(&view, p, mutateInPlace(p, sa, cfg))
 	if diff := cmp.Diff(fullErr, slimErr); diff != "" {
 		t.Errorf("errors differ (-full +view):\n%s", diff)
 	}

@@ -39,8 +39,15 @@ func newMapSAs(pop population) mapSAs {
 	return m
 }
 
+// Cached makes mapSAs a cache, as the webhook's informer is: the handler
+// reads it first.
+func (m mapSAs) Cached(ns, name string) (*corev1.ServiceAccount, bool) {
+	sa, ok := m[ns+"/"+name]
+	return sa, ok
+}
+
 func (m mapSAs) Get(_ context.Context, ns, name string) (*corev1.ServiceAccount, error) {
-	if sa, ok := m[ns+"/"+name]; ok {
+	if sa, ok := m.Cached(ns, name); ok {
 		return sa, nil
 	}
 	return nil, fmt.Errorf("map: %s/%s: %w", ns, name, webhook.ErrServiceAccountNotFound)
