@@ -561,9 +561,8 @@ func FuzzHandle(f *testing.F) {
 	})
 }
 
-// BenchmarkHandle: the full ServeHTTP for a typical pod with a cached service account.
-func BenchmarkHandle(b *testing.B) {
-	pod := `{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-7d9f8c-","labels":{"app":"web","azure.workload.identity/use":"true","pod-template-hash":"7d9f8c"},
+// benchPod is a typical pod as a Deployment's ReplicaSet creates it.
+const benchPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-7d9f8c-","labels":{"app":"web","azure.workload.identity/use":"true","pod-template-hash":"7d9f8c"},
 	"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7d9f8c","uid":"6c3b1d1e-1c1e-4c8e-9d0e-111111111111","controller":true,"blockOwnerDeletion":true}]},
 	"spec":{"serviceAccountName":"workload","containers":[{"name":"web","image":"example.com/web:1.2.3","ports":[{"containerPort":8080,"protocol":"TCP"}],
 	"env":[{"name":"LOG_LEVEL","value":"info"}],"resources":{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"memory":"256Mi"}},
@@ -571,6 +570,10 @@ func BenchmarkHandle(b *testing.B) {
 	"terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"}],
 	"restartPolicy":"Always","terminationGracePeriodSeconds":30,"dnsPolicy":"ClusterFirst","securityContext":{},"schedulerName":"default-scheduler",
 	"volumes":[{"name":"kube-api-access-abcde","projected":{"sources":[{"serviceAccountToken":{"expirationSeconds":3607,"path":"token"}},{"configMap":{"name":"kube-root-ca.crt","items":[{"key":"ca.crt","path":"ca.crt"}]}}],"defaultMode":420}}]}}`
+
+// BenchmarkHandle: the full ServeHTTP for a typical pod with a cached service account.
+func BenchmarkHandle(b *testing.B) {
+	pod := benchPod
 	body := reviewJSON(b, reviewV1, admissionv1.Create, "apps", pod)
 	sas := newFakeSAs(testSA("apps", "workload", map[string]string{AnnotationClientID: "client-1"}))
 	sas.quiet = true
