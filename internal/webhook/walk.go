@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // walkReview is decodeReview's fast path: it walks the tokens of an
@@ -36,14 +37,7 @@ func walkReview(body []byte) (review reviewEnvelope, err error) {
 		case "kind":
 			return once(&seen, 2, readString(d, &review.Kind))
 		case "request":
-			if err := once(&seen, 4, nil); err != nil {
-				return err
-			}
-			if d.PeekKind() == 'n' {
-				return readNull(d)
-			}
-			review.Request = new(requestView)
-			return walkRequest(d, review.Request)
+			return once(&seen, 4, walkPointer(d, &review.Request, walkRequest))
 		}
 		return skip(d)
 	})
@@ -73,8 +67,9 @@ func (w *walker) put() {
 	walkers.Put(w)
 }
 
-// once marks member bit as seen and returns err, or errOffPath when the
-// member was seen before (jsonv2 would merge or replace; leave that to it).
+// once marks member bit as seen and returns err (from reading the
+// member's value), or errOffPath when the member was seen before: jsonv2
+// would merge or replace, so leave that to it.
 func once(seen *uint8, bit uint8, err error) error {
 	if *seen&bit != 0 {
 		return errOffPath
@@ -90,21 +85,7 @@ func walkRequest(d *jsontext.Decoder, r *requestView) error {
 		case "uid":
 			return once(&seen, 1, readString(d, (*string)(&r.UID)))
 		case "kind":
-			if err := once(&seen, 2, nil); err != nil {
-				return err
-			}
-			var kseen uint8
-			return walkObject(d, func(name []byte) error {
-				switch string(name) {
-				case "group":
-					return once(&kseen, 1, readString(d, &r.Kind.Group))
-				case "version":
-					return once(&kseen, 2, readString(d, &r.Kind.Version))
-				case "kind":
-					return once(&kseen, 4, readString(d, &r.Kind.Kind))
-				}
-				return skip(d)
-			})
+			return once(&seen, 2, walkKind(d, &r.Kind))
 		case "namespace":
 			return once(&seen, 4, readString(d, &r.Namespace))
 		case "name":
@@ -114,14 +95,22 @@ func walkRequest(d *jsontext.Decoder, r *requestView) error {
 		case "subResource":
 			return once(&seen, 32, readString(d, &r.SubResource))
 		case "object":
-			if err := once(&seen, 64, nil); err != nil {
-				return err
-			}
-			if d.PeekKind() == 'n' {
-				return readNull(d)
-			}
-			r.Object = new(podView)
-			return walkPod(d, r.Object)
+			return once(&seen, 64, walkPointer(d, &r.Object, walkPod))
+		}
+		return skip(d)
+	})
+}
+
+func walkKind(d *jsontext.Decoder, k *metav1.GroupVersionKind) error {
+	var seen uint8
+	return walkObject(d, func(name []byte) error {
+		switch string(name) {
+		case "group":
+			return once(&seen, 1, readString(d, &k.Group))
+		case "version":
+			return once(&seen, 2, readString(d, &k.Version))
+		case "kind":
+			return once(&seen, 4, readString(d, &k.Kind))
 		}
 		return skip(d)
 	})
@@ -132,27 +121,25 @@ func walkPod(d *jsontext.Decoder, p *podView) error {
 	return walkObject(d, func(name []byte) error {
 		switch string(name) {
 		case "metadata":
-			if err := once(&seen, 1, nil); err != nil {
-				return err
-			}
-			m := &p.Metadata
-			var mseen uint8
-			return walkObject(d, func(name []byte) error {
-				switch string(name) {
-				case "name":
-					return once(&mseen, 1, readString(d, &m.Name))
-				case "generateName":
-					return once(&mseen, 2, readString(d, &m.GenerateName))
-				case "annotations":
-					return once(&mseen, 4, readStringMap(d, &m.Annotations))
-				}
-				return skip(d)
-			})
+			return once(&seen, 1, walkMetadata(d, p))
 		case "spec":
-			if err := once(&seen, 2, nil); err != nil {
-				return err
-			}
-			return walkSpec(d, p)
+			return once(&seen, 2, walkSpec(d, p))
+		}
+		return skip(d)
+	})
+}
+
+func walkMetadata(d *jsontext.Decoder, p *podView) error {
+	m := &p.Metadata
+	var seen uint8
+	return walkObject(d, func(name []byte) error {
+		switch string(name) {
+		case "name":
+			return once(&seen, 1, readString(d, &m.Name))
+		case "generateName":
+			return once(&seen, 2, readString(d, &m.GenerateName))
+		case "annotations":
+			return once(&seen, 4, readStringMap(d, &m.Annotations))
 		}
 		return skip(d)
 	})
@@ -172,14 +159,11 @@ func walkSpec(d *jsontext.Decoder, p *podView) error {
 		case "containers":
 			return once(&seen, 8, walkContainers(d, &s.Containers))
 		case "volumes":
-			if err := once(&seen, 16, nil); err != nil {
-				return err
-			}
-			return walkArray(d, &s.Volumes, func(v *struct {
+			return once(&seen, 16, walkArray(d, &s.Volumes, func(v *struct {
 				Name string `json:"name"`
 			}) error {
 				return walkNamed(d, &v.Name)
-			})
+			}))
 		}
 		return skip(d)
 	})
@@ -193,19 +177,13 @@ func walkContainers(d *jsontext.Decoder, cs *[]containerView) error {
 			case "name":
 				return once(&seen, 1, readString(d, &c.Name))
 			case "env":
-				if err := once(&seen, 2, nil); err != nil {
-					return err
-				}
-				return walkArray(d, &c.Env, func(e *struct {
+				return once(&seen, 2, walkArray(d, &c.Env, func(e *struct {
 					Name string `json:"name"`
 				}) error {
 					return walkNamed(d, &e.Name)
-				})
+				}))
 			case "volumeMounts":
-				if err := once(&seen, 4, nil); err != nil {
-					return err
-				}
-				return walkArray(d, &c.VolumeMounts, func(m *struct {
+				return once(&seen, 4, walkArray(d, &c.VolumeMounts, func(m *struct {
 					Name      string `json:"name"`
 					MountPath string `json:"mountPath"`
 				}) error {
@@ -219,11 +197,21 @@ func walkContainers(d *jsontext.Decoder, cs *[]containerView) error {
 						}
 						return skip(d)
 					})
-				})
+				}))
 			}
 			return skip(d)
 		})
 	})
+}
+
+// walkPointer reads null as nil, else a new value filled by walk.
+func walkPointer[T any](d *jsontext.Decoder, p **T, walk func(*jsontext.Decoder, *T) error) error {
+	if d.PeekKind() == 'n' {
+		*p = nil
+		return readNull(d)
+	}
+	*p = new(T)
+	return walk(d, *p)
 }
 
 // walkNamed reads an object of which only "name" is kept.
