@@ -244,25 +244,32 @@ const listPageSize = 500
 // in one piece, ignoring the page size: with 10k service accounts, decoding
 // that one response and holding every full object until the store had
 // copied what it keeps peaked the webhook's RSS at 63-67 MB, against 37 MB
-// once synced. Here such a list is made a paged one of the latest version
-// instead, so at most a page of full objects is held at a time. A list at
-// a given version (a relist) is passed through as asked and only slimmed.
-func listSlim(ctx context.Context, sas typedcorev1.ServiceAccountInterface, opts metav1.ListOptions) (*corev1.ServiceAccountList, error) {
-	paged := opts.ResourceVersion == "" || opts.ResourceVersion == "0"
-	if paged {
+// once synced. Here that list is made a paged one of the latest version,
+// and a relist at a version one of that version or newer (what the
+// Reflector's unpaged list means), so at most a page of full objects is
+// held at a time. Should the API server refuse such a paged list, the list
+// is made as asked, and only slimmed.
+func listSlim(ctx context.Context, sas typedcorev1.ServiceAccountInterface, asked metav1.ListOptions) (*corev1.ServiceAccountList, error) {
+	opts := asked
+	switch {
+	case opts.ResourceVersion == "0":
 		opts.ResourceVersion, opts.ResourceVersionMatch = "", ""
-		opts.Limit, opts.Continue = listPageSize, ""
+	case opts.ResourceVersion != "" && opts.ResourceVersionMatch == "":
+		opts.ResourceVersionMatch = metav1.ResourceVersionMatchNotOlderThan // paged, a bare version would mean exactly it
 	}
+	opts.Limit, opts.Continue = listPageSize, ""
 	var out corev1.ServiceAccountList
 	for {
 		page, err := sas.List(ctx, opts)
+		if err != nil && opts.Continue == "" && opts != asked && apierrors.IsBadRequest(err) {
+			opts = asked // the API server refused the paged list: make it as asked
+			page, err = sas.List(ctx, opts)
+		}
 		if err != nil {
 			return nil, err
 		}
-		if out.ResourceVersion == "" {
-			out.TypeMeta, out.ListMeta = page.TypeMeta, page.ListMeta
-		}
 		if out.Items == nil {
+			out.TypeMeta, out.ListMeta = page.TypeMeta, page.ListMeta
 			n := len(page.Items)
 			if page.RemainingItemCount != nil {
 				n += int(*page.RemainingItemCount)
@@ -272,10 +279,11 @@ func listSlim(ctx context.Context, sas typedcorev1.ServiceAccountInterface, opts
 		for i := range page.Items {
 			out.Items = append(out.Items, *slimServiceAccount(&page.Items[i]))
 		}
-		if !paged || page.Continue == "" {
+		if page.Continue == "" || opts.Limit == 0 {
 			break
 		}
-		opts.Continue = page.Continue
+		// Further pages name only the continuation, which carries the version.
+		opts.ResourceVersion, opts.ResourceVersionMatch, opts.Continue = "", "", page.Continue
 	}
 	out.Continue, out.RemainingItemCount = "", nil
 	return &out, nil

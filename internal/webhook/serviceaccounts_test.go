@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -180,13 +181,40 @@ func TestListSlim(t *testing.T) {
 		}
 	}
 
+	// A relist at a version: pages of that version or newer, the
+	// continuation alone naming the version after the first.
 	asked = nil
 	list, err := listSlim(t.Context(), sas, metav1.ListOptions{ResourceVersion: "42"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(asked) != 1 || asked[0].ResourceVersion != "42" || asked[0].Limit != 0 || len(list.Items) != n || list.Items[0].ManagedFields != nil {
-		t.Errorf("at a version: asked %+v, %d items", asked, len(list.Items))
+	if len(asked) != 3 || len(list.Items) != n || list.Items[0].ManagedFields != nil {
+		t.Fatalf("at a version: %d requests, %d items", len(asked), len(list.Items))
+	}
+	if o := asked[0]; o.ResourceVersion != "42" || o.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan || o.Limit != listPageSize {
+		t.Errorf("at a version: first request %+v", o)
+	}
+	if o := asked[1]; o.ResourceVersion != "" || o.ResourceVersionMatch != "" || o.Continue == "" {
+		t.Errorf("at a version: second request %+v", o)
+	}
+
+	// An API server that refuses the paged list gets the list as asked.
+	refusing := fake.NewClientset()
+	var refused []metav1.ListOptions
+	refusing.PrependReactor("list", "serviceaccounts", func(a k8stesting.Action) (bool, k8sruntime.Object, error) {
+		opts := a.(k8stesting.ListActionImpl).ListOptions
+		refused = append(refused, opts)
+		if opts.Limit > 0 {
+			return true, nil, apierrors.NewBadRequest("no paging here")
+		}
+		return true, &corev1.ServiceAccountList{ListMeta: metav1.ListMeta{ResourceVersion: "7"}, Items: all}, nil
+	})
+	list, err = listSlim(t.Context(), refusing.CoreV1().ServiceAccounts(""), metav1.ListOptions{ResourceVersion: "42"})
+	if err != nil || len(list.Items) != n || list.ResourceVersion != "7" || list.Items[1].ManagedFields != nil {
+		t.Fatalf("refused paging: %v, %d items", err, len(list.Items))
+	}
+	if len(refused) != 2 || refused[1] != (metav1.ListOptions{ResourceVersion: "42"}) {
+		t.Errorf("refused paging: requests %+v, want the paged one then the one asked", refused)
 	}
 
 	pod := &corev1.Pod{}
