@@ -467,9 +467,10 @@ type requestView struct {
 }
 
 // decodeReview decodes an AdmissionReview and its object as a pod view in
-// one pass: walkReview for the usual shape, else jsonv2.Unmarshal. If that fails, the envelope is decoded again with the object
-// left raw, so that a sound review whose object is not shaped like a pod
-// (which the handler may not even need) is told apart from a malformed one.
+// one pass: walkReview for the usual shape, else jsonv2.Unmarshal. If that
+// fails, the envelope is decoded again with the object left raw, so that a
+// sound review whose object is not shaped like a pod (which the handler may
+// not even need) is told apart from a malformed one.
 func decodeReview(body []byte) (reviewEnvelope, error) {
 	if review, err := walkReview(body); err == nil {
 		return review, nil
