@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/wifproject/wif/internal/output"
-	"github.com/wifproject/wif/internal/reqlog"
 	"github.com/wifproject/wif/internal/server"
 )
 
@@ -81,7 +79,7 @@ func (e *env) client() (*client, error) {
 
 func (e *env) serveCmd() *cobra.Command {
 	cfg := server.DefaultConfig(e.getenv)
-	var logFormat, logLevel string
+	var lf logFlags
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the wif server over HTTPS: token service, control plane, cluster OIDC issuers and Key Vault",
@@ -93,20 +91,12 @@ func (e *env) serveCmd() *cobra.Command {
 Restarts reuse all of them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+			log, closeLog, err := lf.logger(e.stderr)
+			if err != nil {
+				return err
 			}
-			opts := &slog.HandlerOptions{Level: lvl}
-			logs := reqlog.NewBufferedWriter(e.stderr, 200*time.Millisecond)
-			defer logs.Close()
-			var h slog.Handler = slog.NewJSONHandler(logs, opts)
-			if logFormat == "text" {
-				h = slog.NewTextHandler(logs, opts)
-			} else if logFormat != "json" {
-				return fmt.Errorf("--log-format %q: must be json or text", logFormat)
-			}
-			return server.Run(cmd.Context(), cfg, slog.New(h), e.stdout, nil)
+			defer closeLog()
+			return server.Run(cmd.Context(), cfg, log, e.stdout, nil)
 		},
 	}
 	f := c.Flags()
@@ -121,8 +111,7 @@ Restarts reuse all of them.`,
 	f.IntVar(&cfg.MaxFICsPerIdentity, "max-federated-credentials", cfg.MaxFICsPerIdentity, "Maximum federated identity credentials per identity")
 	f.StringVar(&cfg.VaultDNSSuffix, "vault-dns-suffix", cfg.VaultDNSSuffix, "DNS suffix of Key Vault hosts ({vault}.<suffix>)")
 	f.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "How long cached identities and credentials live (bounds how long other replicas' changes take to apply)")
-	f.StringVar(&logFormat, "log-format", "json", "Log format: json or text")
-	f.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn, error")
+	lf.add(c)
 	return c
 }
 

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,13 +11,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wifproject/wif/internal/atomicfile"
 	"github.com/wifproject/wif/internal/deploy"
-	"github.com/wifproject/wif/internal/reqlog"
 	"github.com/wifproject/wif/internal/webhook"
 )
 
 func (e *env) webhookCmd() *cobra.Command {
 	var kf kubeFlags
-	var listen, certFile, keyFile, tenant, authority, audience, caConfigMap, caKey, tlsMin, logFormat string
+	var listen, certFile, keyFile, tenant, authority, audience, caConfigMap, caKey, tlsMin string
+	var lf logFlags
 	c := &cobra.Command{
 		Use:   "webhook",
 		Short: "Run the workload identity mutating admission webhook",
@@ -55,15 +54,14 @@ Use 'wif webhook install' to deploy it in a cluster.`,
 			if err != nil {
 				return err
 			}
-			logs := reqlog.NewBufferedWriter(e.stderr, 200*time.Millisecond)
-			defer logs.Close()
-			var h slog.Handler = slog.NewJSONHandler(logs, nil)
-			if logFormat == "text" {
-				h = slog.NewTextHandler(logs, nil)
+			log, closeLog, err := lf.logger(e.stderr)
+			if err != nil {
+				return err
 			}
+			defer closeLog()
 			return webhook.Serve(cmd.Context(), webhook.ServerConfig{
 				Addr: listen, CertFile: certFile, KeyFile: keyFile, TLSMinVersion: minVersion,
-				Webhook: cfg, Client: kc, Logger: slog.New(h),
+				Webhook: cfg, Client: kc, Logger: log,
 			})
 		},
 	}
@@ -78,7 +76,7 @@ Use 'wif webhook install' to deploy it in a cluster.`,
 	f.StringVar(&audience, "audience", "", "Audience of the projected token (default api://AzureADTokenExchange)")
 	f.StringVar(&caConfigMap, "ca-bundle-configmap", "", "Opt in to CA distribution: project this ConfigMap (in the pod's namespace) into mutated containers")
 	f.StringVar(&caKey, "ca-bundle-key", "ca.crt", "Key of the CA bundle in that ConfigMap")
-	f.StringVar(&logFormat, "log-format", "json", "Log format: json or text")
+	lf.add(c)
 	c.AddCommand(e.webhookInstallCmd())
 	return c
 }
