@@ -141,16 +141,21 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 			return fmt.Errorf("webhook: listen: %w", err)
 		}
 	}
+	// TLS is terminated in frameListener, under the connections' frameConn,
+	// so the server sees plain connections and serves HTTP/2 (which
+	// kube-apiserver calls webhooks over) by its preface.
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	protocols.SetHTTP2(true) // kube-apiserver calls webhooks over HTTP/2
+	protocols.SetUnencryptedHTTP2(true)
+	ln = frameListener{Listener: ln, tls: &tls.Config{
+		MinVersion:     cmp.Or(cfg.TLSMinVersion, tls.VersionTLS12),
+		GetCertificate: certs.GetCertificate,
+		NextProtos:     []string{"h2", "http/1.1"},
+		CipherSuites:   h2CipherSuites, // for TLS 1.2; TLS 1.3's are all fine
+	}, log: log}
 	srv := &http.Server{
-		Handler:   mux,
-		Protocols: protocols,
-		TLSConfig: &tls.Config{
-			MinVersion:     cmp.Or(cfg.TLSMinVersion, tls.VersionTLS12),
-			GetCertificate: certs.GetCertificate,
-		},
+		Handler:           mux,
+		Protocols:         protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -170,7 +175,7 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 		}
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("webhook serving", slog.String("addr", ln.Addr().String()))
 
 	select {
@@ -188,6 +193,18 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 		return fmt.Errorf("webhook: serve: %w", err)
 	}
 	return nil
+}
+
+// h2CipherSuites are the TLS 1.2 suites HTTP/2 allows (RFC 9113 section
+// 9.2.2: ephemeral key exchange and AEAD only). net/http checks them itself
+// on the connections it terminates; frameListener's it cannot see.
+var h2CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // setMemoryLimit sizes the collector once the cache has synced, unless

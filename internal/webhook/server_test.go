@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,12 +273,13 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	counted := &countingListener{Listener: ln}
 	clock := &fakeClock{now: time.Now()}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
 		done <- Serve(ctx, ServerConfig{
-			Listener: ln, CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"),
+			Listener: counted, CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"),
 			CertCheckInterval: time.Second, Now: clock.Now,
 			Webhook: testConfig, Client: client, ShutdownTimeout: 5 * time.Second,
 		})
@@ -320,29 +322,45 @@ func TestServe(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 
-	resp, err := c.Post(base+PathMutate+"?timeout=10s", "application/json",
-		bytes.NewReader(reviewJSON(t, reviewV1, admissionv1.Create, "apps", labelledPod)))
-	if err != nil {
-		t.Fatal(err)
+	// Each answer is one write on the connection (HEADERS and DATA
+	// together, see frameConn), give or take flow-control credit.
+	const reviews = 20
+	writes := counted.writes.Load()
+	for range reviews {
+		resp, err := c.Post(base+PathMutate+"?timeout=10s", "application/json",
+			bytes.NewReader(reviewJSON(t, reviewV1, admissionv1.Create, "apps", labelledPod)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var review admissionv1.AdmissionReview
+		if err := json.NewDecoder(resp.Body).Decode(&review); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !review.Response.Allowed || len(review.Response.Patch) == 0 {
+			t.Fatalf("mutate over TLS: %+v", review.Response)
+		}
 	}
-	var review admissionv1.AdmissionReview
-	if err := json.NewDecoder(resp.Body).Decode(&review); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if !review.Response.Allowed || len(review.Response.Patch) == 0 {
-		t.Fatalf("mutate over TLS: %+v", review.Response)
+	if n := counted.writes.Load() - writes; n > reviews+reviews/4 {
+		t.Errorf("%d reviews took %d writes, want about one each", reviews, n)
 	}
 
-	resp, err = c.Get(base + PathMetrics)
+	// HTTP/1.1 over TLS (probes, scrapers) is served too.
+	h1 := newClient(pool)
+	h1.Transport.(*http.Transport).TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	if resp, err := h1.Get(base + PathHealthz); err != nil || resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 {
+		t.Fatalf("healthz over HTTP/1.1: %v %v", resp, err)
+	}
+
+	resp, err := c.Get(base + PathMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`wif_webhook_admission_requests_total{outcome="patched"} 1`,
-		"wif_webhook_admission_duration_seconds_count 1",
+		`wif_webhook_admission_requests_total{outcome="patched"} 20`,
+		"wif_webhook_admission_duration_seconds_count 20",
 		"wif_webhook_cached_service_accounts 1",
 		"go_goroutines",
 	} {
@@ -364,6 +382,30 @@ func TestServe(t *testing.T) {
 	if got := resp.TLS.PeerCertificates[0].SerialNumber.Int64(); got != 2 {
 		t.Errorf("served serial %d after rotation, want 2", got)
 	}
+}
+
+// countingListener counts the writes on the connections it accepts.
+type countingListener struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, &l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
 }
 
 func TestServeRejectsBadConfig(t *testing.T) {
