@@ -14,17 +14,18 @@ import (
 // Go's HTTP/2 server sends an answer as two writes: it flushes the HEADERS
 // frame on its own, and only then lets the handler queue the DATA frame
 // behind it. Each write on loopback is a system call that also runs the
-// receiver's side of TCP and wakes it up, and a review is small, so the
-// second write was about a quarter of the webhook's CPU and a second wake-up
-// of the API server per review.
+// receiver's side of TCP and wakes it up; with reviews this small the two
+// were about a quarter of the webhook's CPU, and two wake-ups of the API
+// server per review.
 //
-// frameConn sits between the HTTP/2 server and TLS. When a write ends with
-// the HEADERS frame of a 200 answer whose body is still to come, it keeps
-// that frame back and sends it with the next write, which is the DATA frame:
-// one TLS record and one system call per answer. The client cannot use the
-// HEADERS without the body, so holding them costs it nothing. If nothing
-// follows within holdHeaders (a handler that flushes its headers early and
-// streams), the frame goes out alone, as it would have.
+// frameConn sits between the HTTP/2 server and TLS. A write made only of
+// HEADERS frames of 200 answers whose bodies are still to come (and
+// WINDOW_UPDATEs queued with them) is kept back and sent with the next
+// write, which carries the DATA: one TLS record and one system call per
+// answer. The client cannot use the HEADERS without the body, so holding
+// them costs it nothing. DATA is never held and nothing is reordered. If
+// nothing follows within holdHeaders (a handler that flushes its headers
+// early and streams), the held frames go out alone, as they would have.
 //
 // The frames are tracked across writes, so a partial frame or a body that
 // happens to look like a frame header is never mistaken for one.
