@@ -153,10 +153,10 @@ func TestFrameConnPassesOtherProtocols(t *testing.T) {
 	}
 }
 
-// TestFrameListenerStreamingHandler: a handler that sends its headers and
-// waits for the client to see them before writing a body still works; the
-// held HEADERS go out after holdHeaders.
-func TestFrameListenerStreamingHandler(t *testing.T) {
+// frameTestListener returns a loopback listener and a serving key pair for
+// it, with the certificate to trust.
+func frameTestListener(t *testing.T) (net.Listener, tls.Certificate, *x509.Certificate) {
+	t.Helper()
 	dir := t.TempDir()
 	cert := writeKeyPair(t, dir, 1)
 	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
@@ -167,6 +167,14 @@ func TestFrameListenerStreamingHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln, pair, cert
+}
+
+// TestFrameListenerStreamingHandler: a handler that sends its headers and
+// waits for the client to see them before writing a body still works; the
+// held HEADERS go out after holdHeaders.
+func TestFrameListenerStreamingHandler(t *testing.T) {
+	ln, pair, cert := frameTestListener(t)
 	seen := make(chan struct{})
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -280,16 +288,7 @@ func FuzzFrameConn(f *testing.F) {
 // TestFrameListenerLogsHandshakeFailure: a client that does not trust the
 // serving certificate is logged, as net/http logs it for its own TLS.
 func TestFrameListenerLogsHandshakeFailure(t *testing.T) {
-	dir := t.TempDir()
-	writeKeyPair(t, dir, 1)
-	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, pair, _ := frameTestListener(t)
 	var logs syncBuffer
 	srv := &http.Server{Handler: http.NotFoundHandler()}
 	go func() {
