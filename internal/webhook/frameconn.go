@@ -57,7 +57,8 @@ const (
 const maxHeldCap = 16 << 10
 
 // frameListener accepts TLS connections wrapped in a frameConn, which does
-// the handshake on its first read (under the server's read deadline). The
+// the handshake on its first read (under the server's read deadline), over
+// a directConn. The
 // server sees a plain net.Conn, so it must serve HTTP/2 by its preface
 // (Protocols.SetUnencryptedHTTP2); ALPN still offers h2 and http/1.1.
 type frameListener struct {
@@ -71,7 +72,7 @@ func (l frameListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Server(c, l.tls)
+	tc := tls.Server(newDirectConn(c), l.tls)
 	return &frameConn{Conn: tc, tls: tc, log: l.log}, nil
 }
 
