@@ -198,3 +198,29 @@ func TestReadH2loadLog(t *testing.T) {
 		t.Error("a malformed line was accepted")
 	}
 }
+
+// TestCheckPatched: an h2load phase gains errors unless the webhook
+// patched as many reviews as the phase had successful answers, plus at
+// most the concurrency (in flight when h2load stopped).
+func TestCheckPatched(t *testing.T) {
+	for _, tc := range []struct {
+		requests, errors int
+		patched          float64
+		wantErrors       int
+	}{
+		{requests: 100, errors: 0, patched: 100, wantErrors: 0},
+		{requests: 100, errors: 2, patched: 98, wantErrors: 2},
+		{requests: 100, errors: 0, patched: 108, wantErrors: 0}, // 8 in flight at the end
+		{requests: 100, errors: 0, patched: 90, wantErrors: 10}, // answered 200 without a patch
+		{requests: 100, errors: 0, patched: 109, wantErrors: 1}, // more than were sent
+	} {
+		p := Phase{Requests: tc.requests, Errors: tc.errors, Concurrency: 8}
+		checkPatched(&p, tc.patched)
+		if p.Errors != tc.wantErrors {
+			t.Errorf("%d requests, %d errors, %.0f patched: errors = %d, want %d", tc.requests, tc.errors, tc.patched, p.Errors, tc.wantErrors)
+		}
+		if (p.Errors != tc.errors) != (len(p.ErrorSamples) > 0) {
+			t.Errorf("%d requests, %.0f patched: error samples %q", tc.requests, tc.patched, p.ErrorSamples)
+		}
+	}
+}

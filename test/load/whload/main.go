@@ -297,7 +297,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	m0, _ := wh.metrics(ctx, mc)
 	p := lg.closed(ctx, rvs, *conc, *duration, *maxReq)
 	stopPerf()
-	m1, _ := wh.metrics(ctx, mc)
+	m1, _ := wh.metrics(ctx, mc) // nil on error: no h2load cross-check
 	p.Handler = handlerShares(m0, m1)
 	res.Closed = &p
 	res.SentOK += p.Requests - p.Errors
@@ -307,8 +307,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		m, _ := wh.metrics(ctx, mc)
+		m, merr := wh.metrics(ctx, mc)
 		p.Handler = handlerShares(m1, m)
+		// h2load sees only the status: the webhook's own count of patched
+		// reviews must have risen by its successful answers.
+		if merr == nil && m1 != nil {
+			checkPatched(&p, m[patchedMetric]-m1[patchedMetric])
+		}
 		m1 = m
 		res.H2load = &p
 		printPhase(stdout, p)
@@ -326,8 +331,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if after, err := wh.metrics(ctx, mc); err == nil {
-		k := `wif_webhook_admission_requests_total{outcome="patched"}`
-		res.PatchedCounted = after[k] - before[k]
+		res.PatchedCounted = after[patchedMetric] - before[patchedMetric]
 		res.GoLoad = goMemOf(after)
 		res.GCCycles = after["go_gc_duration_seconds_count"] - gcBefore
 	}
@@ -344,6 +348,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return ctx.Err()
 	}
 	return report(stdout, res)
+}
+
+// patchedMetric counts the reviews the webhook answered with a patch.
+const patchedMetric = `wif_webhook_admission_requests_total{outcome="patched"}`
+
+// checkPatched counts an error in p (an h2load phase, which checks only
+// HTTP status) when the webhook patched fewer reviews than the phase had
+// successful answers, or more than those and the p.Concurrency that were
+// in flight when h2load stopped (it does not wait for them).
+func checkPatched(p *Phase, patched float64) {
+	ok := p.Requests - p.Errors
+	if n := int(patched); n >= ok && n <= ok+p.Concurrency {
+		return
+	}
+	p.Errors += max(ok-int(patched), 1)
+	p.ErrorSamples = append(p.ErrorSamples, fmt.Sprintf("the webhook counted %.0f patched reviews for %d successful answers", patched, ok))
 }
 
 // report prints PASS/FAIL per target; it fails when one does.
