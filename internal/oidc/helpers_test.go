@@ -161,7 +161,11 @@ func (f *fakeIssuer) serve(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-gate:
 			case <-r.Context().Done():
-				return
+				// Abandoned (the client timed out): end the connection
+				// without an answer. Returning would send an empty 200,
+				// which can still reach a client whose TLS close_notify
+				// went out before its TCP close.
+				panic(http.ErrAbortHandler)
 			}
 		}
 		if cc != "" {
