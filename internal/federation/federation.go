@@ -134,11 +134,23 @@ const (
 
 // Result is the outcome of Match. On a mismatch, Closest names the
 // credential that came nearest and Reason says in words why it failed.
+//
+// Closest and Reason disclose configuration. A caller whose assertion is
+// not yet authenticated may be shown them only after the assertion's
+// signature verifies against KeyIssuer's keys; when KeyIssuer is empty, no
+// credential names an issuer related to the presented one, and only the
+// presented values may be shown.
 type Result struct {
 	Outcome Outcome
 	Matched *Credential
 	Closest *Credential
 	Reason  string
+	// KeyIssuer is the configured issuer (of Closest) whose keys may
+	// authenticate the assertion before the hint is given: the presented
+	// issuer itself, or one that differs from it only by a trailing slash,
+	// case or surrounding whitespace. Empty on a match and when no
+	// credential's issuer is related to the presented one.
+	KeyIssuer string
 }
 
 // Match finds the credential that accepts p: issuer, subject (or
@@ -157,8 +169,12 @@ func Match(p Presented, creds []Credential) Result {
 		}
 	}
 	if len(byIssuer) == 0 {
-		closest, reason := closestIssuer(p.Issuer, creds)
-		return Result{Outcome: IssuerMismatch, Closest: closest, Reason: reason}
+		closest, reason, related := closestIssuer(p.Issuer, creds)
+		r := Result{Outcome: IssuerMismatch, Closest: closest, Reason: reason}
+		if related {
+			r.KeyIssuer = closest.Issuer
+		}
+		return r
 	}
 
 	var subjectHit, caseHit, exprMiss *Credential
@@ -189,20 +205,21 @@ func Match(p Presented, creds []Credential) Result {
 			subjectHit = c
 		}
 	}
+	// Every credential here names the presented issuer.
 	switch {
 	case subjectHit != nil:
-		return Result{Outcome: AudienceMismatch, Closest: subjectHit,
+		return Result{Outcome: AudienceMismatch, Closest: subjectHit, KeyIssuer: p.Issuer,
 			Reason: fmt.Sprintf("audience is %s, credential '%s' expects '%s'", quoteList(p.Audiences), subjectHit.Name, subjectHit.Audience)}
 	case caseHit != nil:
-		return Result{Outcome: SubjectCaseMismatch, Closest: caseHit,
+		return Result{Outcome: SubjectCaseMismatch, Closest: caseHit, KeyIssuer: p.Issuer,
 			Reason: fmt.Sprintf("subject differs only in case from credential '%s' (subject '%s')", caseHit.Name, caseHit.Subject)}
 	}
 	closest, reason := closestSubject(p.Subject, byIssuer)
 	if closest == nil && exprMiss != nil {
-		return Result{Outcome: ExpressionMismatch, Closest: exprMiss,
+		return Result{Outcome: ExpressionMismatch, Closest: exprMiss, KeyIssuer: p.Issuer,
 			Reason: fmt.Sprintf("credential '%s' expression does not match: %s", exprMiss.Name, exprReason)}
 	}
-	return Result{Outcome: SubjectMismatch, Closest: closest, Reason: reason}
+	return Result{Outcome: SubjectMismatch, Closest: closest, KeyIssuer: p.Issuer, Reason: reason}
 }
 
 func containsAudience(auds []string, want string) bool {
@@ -225,19 +242,22 @@ func quoteList(ss []string) string {
 	return strings.Join(q, ", ")
 }
 
-func closestIssuer(iss string, creds []Credential) (*Credential, string) {
+// closestIssuer finds the credential whose issuer is nearest iss. related
+// reports that it differs from iss only by a trailing slash, case or
+// surrounding whitespace.
+func closestIssuer(iss string, creds []Credential) (closest *Credential, reason string, related bool) {
 	for i := range creds {
 		c := &creds[i]
 		switch {
 		case strings.TrimSuffix(c.Issuer, "/") == strings.TrimSuffix(iss, "/"):
 			if strings.HasSuffix(c.Issuer, "/") {
-				return c, fmt.Sprintf("issuer differs only by a trailing slash: credential '%s' has '%s' (with the slash), the token has '%s'", c.Name, c.Issuer, iss)
+				return c, fmt.Sprintf("issuer differs only by a trailing slash: credential '%s' has '%s' (with the slash), the token has '%s'", c.Name, c.Issuer, iss), true
 			}
-			return c, fmt.Sprintf("issuer differs only by a trailing slash: credential '%s' has '%s' (without the slash), the token has '%s'", c.Name, c.Issuer, iss)
+			return c, fmt.Sprintf("issuer differs only by a trailing slash: credential '%s' has '%s' (without the slash), the token has '%s'", c.Name, c.Issuer, iss), true
 		case strings.EqualFold(c.Issuer, iss):
-			return c, fmt.Sprintf("issuer differs only in case: credential '%s' has '%s'", c.Name, c.Issuer)
+			return c, fmt.Sprintf("issuer differs only in case: credential '%s' has '%s'", c.Name, c.Issuer), true
 		case strings.TrimSpace(iss) == c.Issuer:
-			return c, fmt.Sprintf("the token's issuer has leading or trailing whitespace; credential '%s' has '%s'", c.Name, c.Issuer)
+			return c, fmt.Sprintf("the token's issuer has leading or trailing whitespace; credential '%s' has '%s'", c.Name, c.Issuer), true
 		}
 	}
 	best, bestD := &creds[0], -1
@@ -246,7 +266,7 @@ func closestIssuer(iss string, creds []Credential) (*Credential, string) {
 			best, bestD = &creds[i], d
 		}
 	}
-	return best, fmt.Sprintf("no credential trusts this issuer; the closest, credential '%s', has issuer '%s'", best.Name, best.Issuer)
+	return best, fmt.Sprintf("no credential trusts this issuer; the closest, credential '%s', has issuer '%s'", best.Name, best.Issuer), false
 }
 
 func closestSubject(sub string, creds []*Credential) (*Credential, string) {

@@ -413,7 +413,14 @@ func FuzzMatch(f *testing.F) {
 				if r.Reason == "" {
 					t.Fatalf("Outcome %d without a Reason", r.Outcome)
 				}
+				if r.KeyIssuer != "" && (r.Closest == nil || r.KeyIssuer != r.Closest.Issuer ||
+					!strings.EqualFold(strings.TrimSuffix(strings.TrimSpace(r.KeyIssuer), "/"), strings.TrimSuffix(strings.TrimSpace(p.Issuer), "/"))) {
+					t.Fatalf("KeyIssuer %q is not the closest credential's issuer related to %q (closest %+v)", r.KeyIssuer, p.Issuer, r.Closest)
+				}
 				continue
+			}
+			if r.KeyIssuer != "" {
+				t.Fatalf("KeyIssuer %q on a match", r.KeyIssuer)
 			}
 			m := r.Matched
 			if m == nil {
@@ -434,4 +441,42 @@ func FuzzMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMatchKeyIssuer: the hint may be authenticated only against a
+// configured issuer related to the presented one, never against an
+// unrelated one (and never against the presented issuer alone).
+func TestMatchKeyIssuer(t *testing.T) {
+	subCred := Credential{Name: "app", Issuer: testIssuer, Subject: testSub, Audience: DefaultAudience}
+	exprCred := Credential{Name: "team-wildcard", Issuer: testIssuer, Audience: DefaultAudience,
+		Expr: mustParse(t, "claims['sub'] eq 'x'")}
+	p := func(iss, sub, aud string) Presented {
+		return Presented{Issuer: iss, Subject: sub, Audiences: []string{aud}, Claim: claims(map[string]string{"sub": sub})}
+	}
+	tests := []struct {
+		name  string
+		p     Presented
+		creds []Credential
+		want  string
+	}{
+		{"match", p(testIssuer, testSub, DefaultAudience), []Credential{subCred}, ""},
+		{"no credentials", p(testIssuer, testSub, DefaultAudience), nil, ""},
+		{"subject", p(testIssuer, "other", DefaultAudience), []Credential{subCred}, testIssuer},
+		{"subject case", p(testIssuer, strings.ToUpper(testSub), DefaultAudience), []Credential{subCred}, testIssuer},
+		{"audience", p(testIssuer, testSub, "api://other"), []Credential{subCred}, testIssuer},
+		{"expression", p(testIssuer, "y", DefaultAudience), []Credential{exprCred}, testIssuer},
+		{"extra trailing slash", p(testIssuer+"/", testSub, DefaultAudience), []Credential{subCred}, testIssuer},
+		{"missing trailing slash", p(testIssuer, testSub, DefaultAudience), []Credential{{Name: "s", Issuer: testIssuer + "/", Subject: testSub, Audience: DefaultAudience}}, testIssuer + "/"},
+		{"case", p(strings.ToUpper(testIssuer), testSub, DefaultAudience), []Credential{subCred}, testIssuer},
+		{"whitespace", p(" "+testIssuer, testSub, DefaultAudience), []Credential{subCred}, testIssuer},
+		{"unrelated issuer", p("https://attacker.example/"+testIssuer, testSub, DefaultAudience), []Credential{subCred}, ""},
+		{"similar but other path", p(testIssuer+"x", testSub, DefaultAudience), []Credential{subCred}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Match(tt.p, tt.creds).KeyIssuer; got != tt.want {
+				t.Errorf("KeyIssuer = %q, want %q", got, tt.want)
+			}
+		})
+	}
 }
