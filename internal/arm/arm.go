@@ -256,15 +256,18 @@ func (h *Handler) authenticate(q *request) error {
 		return errf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is provided in an invalid format.")
 	}
 	c, err := h.verifier.Verify(q.r.Context(), strings.TrimSpace(raw), h.cfg.Audiences...)
-	if err != nil {
-		code := "InvalidAuthenticationToken"
-		switch {
-		case errors.Is(err, token.ErrExpired):
-			code = "ExpiredAuthenticationToken"
-		case errors.Is(err, token.ErrAudience):
-			code = "InvalidAuthenticationTokenAudience"
-		}
-		return errf(http.StatusUnauthorized, code, "The access token is invalid: %v", err)
+	switch {
+	case errors.Is(err, token.ErrUnavailable):
+		// An internal failure: the cause goes to the log, not to the caller.
+		reqlog.Add(q.r.Context(), slog.String("error", err.Error()))
+		return errf(http.StatusServiceUnavailable, "ServiceUnavailable", "The access token could not be validated at this time. Retry the request.")
+	case errors.Is(err, token.ErrExpired):
+		return errf(http.StatusUnauthorized, "ExpiredAuthenticationToken", "The access token is invalid: %v", err)
+	case errors.Is(err, token.ErrAudience):
+		return errf(http.StatusUnauthorized, "InvalidAuthenticationTokenAudience", "The access token has been obtained for wrong audience or resource. It should exactly match one of the allowed audiences '%s'. (%v)", strings.Join(h.cfg.Audiences, "','"), err)
+	case err != nil:
+		// Verification errors name only what the caller presented.
+		return errf(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token is invalid: %v", err)
 	}
 	q.caller = caller{PrincipalID: c.OID, TenantID: c.TenantID, ClientID: c.AppID}
 	reqlog.Add(q.r.Context(), slog.String("principal", c.OID), slog.String("tenant", c.TenantID))

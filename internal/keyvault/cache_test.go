@@ -76,7 +76,7 @@ func (e *env) unwired(ttl time.Duration) (*keyvault.Handler, *countingStore, *co
 	st := &countingStore{Store: e.db}
 	ro := &countingRoles{RoleAssignments: e.db}
 	h := keyvault.NewHandler(keyvault.Config{DNSSuffix: suffix, PublicURL: publicURL, Port: "8443"}, keyvault.Deps{
-		Store: st, Roles: ro, Tokens: token.NewVerifier(e.kr, issuerFor, e.clock.Now), Sealer: e.kek, Now: e.clock.Now,
+		Store: st, Roles: ro, Tokens: token.NewVerifier(e.kr, e.db, issuerFor, e.clock.Now), Sealer: e.kek, Now: e.clock.Now,
 		CacheTTL: ttl,
 	})
 	return h, st, ro

@@ -112,7 +112,7 @@ func newEnv(tb testing.TB) *env {
 	must(err)
 	e.kek = kek
 	e.h = keyvault.NewHandler(keyvault.Config{DNSSuffix: suffix, PublicURL: publicURL, Port: "8443"}, keyvault.Deps{
-		Store: db, Roles: db, Tokens: token.NewVerifier(e.kr, issuerFor, e.clock.Now), Sealer: kek, Now: e.clock.Now,
+		Store: db, Roles: db, Tokens: token.NewVerifier(e.kr, db, issuerFor, e.clock.Now), Sealer: kek, Now: e.clock.Now,
 	})
 	// As the server wires it: local writes drop the handler's caches.
 	db.OnChange(e.h.Invalidate)

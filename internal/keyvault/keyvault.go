@@ -237,6 +237,9 @@ func (h *Handler) authenticate(c *call) error {
 	}
 	claims, err := h.deps.Tokens.Verify(c.r.Context(), raw, h.audiences...)
 	switch {
+	case errors.Is(err, token.ErrUnavailable):
+		reqlog.Add(c.r.Context(), slog.String("error", err.Error()))
+		return &Error{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable", Message: "The token could not be validated at this time. Retry the request."}
 	case errors.Is(err, token.ErrAudience):
 		return unauthorized("AKV10022: Invalid audience. Expected " + h.audiences[0] + ".")
 	case errors.Is(err, token.ErrExpired):

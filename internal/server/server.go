@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	stsCfg.TokenReuse = cfg.TokenReuse
 	keySets := oidc.NewKeySets(oidc.KeySetsConfig{Client: outbound, Now: now})
 	svc := sts.NewService(stsCfg, dir, keySets, keyring, now)
-	verifier := token.NewVerifier(keyring, svc.Issuer, now)
+	verifier := token.NewVerifier(keyring, dir, svc.Issuer, now)
 	armHandler := arm.NewHandler(arm.Config{
 		PublicURL:          cfg.PublicURL,
 		Audiences:          []string{cfg.PublicURL + "/", "https://management.core.windows.net/", "https://management.azure.com/"},

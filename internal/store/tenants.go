@@ -39,6 +39,17 @@ func (db *DB) GetTenant(ctx context.Context, id string) (Tenant, error) {
 	return t, nil
 }
 
+// TenantExists reports whether a tenant with the given ID exists
+// (case-insensitive). It reads the store each time; the token service puts
+// a cache in front of it.
+func (db *DB) TenantExists(ctx context.Context, id string) (bool, error) {
+	_, err := db.GetTenant(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // ListTenants returns every tenant, ordered by ID.
 func (db *DB) ListTenants(ctx context.Context) ([]Tenant, error) {
 	ts, err := collect(ctx, db.sql, scanTenant, `SELECT `+tenantCols+` FROM tenants ORDER BY id_key`)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wifproject/wif/internal/federation"
 	"github.com/wifproject/wif/internal/store"
+	"github.com/wifproject/wif/internal/token"
 )
 
 // directoryStore is what the directory reads from the store.
@@ -68,8 +69,15 @@ func (d *Directory) Invalidate() {
 	d.mu.Unlock()
 }
 
-// TenantExists reports whether the tenant exists.
+// TenantExists reports whether the tenant exists. Only GUIDs can name a
+// tenant; anything else is refused without a lookup, and answers are cached
+// by the canonical (lower-case) id, negative ones too, so that the entries
+// an unauthenticated caller can add are bounded in number and size.
 func (d *Directory) TenantExists(ctx context.Context, id string) (bool, error) {
+	id, ok := token.CanonicalTenantID(id)
+	if !ok {
+		return false, nil
+	}
 	now := d.now()
 	d.mu.RLock()
 	e, ok := d.tenants[id]
@@ -89,7 +97,7 @@ func (d *Directory) TenantExists(ctx context.Context, id string) (bool, error) {
 	}
 	d.mu.Lock()
 	if d.gen == gen {
-		if len(d.tenants) >= maxCached {
+		if len(d.tenants) >= maxCachedTenants {
 			clear(d.tenants)
 		}
 		d.tenants[id] = e
@@ -97,6 +105,9 @@ func (d *Directory) TenantExists(ctx context.Context, id string) (bool, error) {
 	d.mu.Unlock()
 	return e.exists, nil
 }
+
+// maxCachedTenants bounds the tenant cache, which unknown ids can fill.
+const maxCachedTenants = 10_000
 
 // Client returns the client with clientID, or store.ErrNotFound.
 func (d *Directory) Client(ctx context.Context, clientID string) (*Client, error) {

@@ -177,7 +177,7 @@ func newFixture(tb testing.TB, o fixtureOpts) *fixture {
 	}
 	svc := NewService(cfg, dir, keys, kr, clk.Now)
 	return &fixture{db: db, clock: clk, keyring: kr, dir: dir, svc: svc, keys: keys,
-		verifier: token.NewVerifier(kr, svc.Issuer, clk.Now)}
+		verifier: token.NewVerifier(kr, dir, svc.Issuer, clk.Now)}
 }
 
 func addFIC(tb testing.TB, db *store.DB, name, issuer, subject, audience string) {

@@ -109,13 +109,47 @@ var (
 	ErrExpired   = errors.New("token: token expired")
 	ErrAudience  = errors.New("token: audience not accepted")
 	ErrIssuer    = errors.New("token: issuer not accepted")
+	// ErrUnavailable: the token could not be checked for an internal
+	// reason (the store failed); callers answer 503 and log the cause.
+	ErrUnavailable = errors.New("token: verification unavailable")
 )
+
+// Tenants tells which tenants exist. It is asked before any key is looked
+// up, so it must be cheap for unknown ids too (a cache that holds negative
+// answers, bounded in size).
+type Tenants interface {
+	TenantExists(ctx context.Context, id string) (bool, error)
+}
+
+// CanonicalTenantID returns a tenant id in its one stored form: a GUID in
+// lower case. ok is false for anything that is not a GUID.
+func CanonicalTenantID(id string) (string, bool) {
+	if len(id) != 36 {
+		return "", false
+	}
+	b := []byte(id)
+	for i, c := range b {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return "", false
+			}
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			b[i] = c + 'a' - 'A'
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
 
 // Verifier checks bearer tokens that wif issued. Successful verifications
 // are cached by token hash until the token expires, so the hot path does no
 // public-key work per request.
 type Verifier struct {
 	keys      *Keyring
+	tenants   Tenants
 	issuerFor func(tenantID string) string
 	now       func() time.Time
 	leeway    time.Duration
@@ -126,9 +160,10 @@ type Verifier struct {
 }
 
 // NewVerifier returns a verifier. issuerFor gives the expected iss of a
-// tenant's tokens.
-func NewVerifier(keys *Keyring, issuerFor func(tenantID string) string, now func() time.Time) *Verifier {
-	return &Verifier{keys: keys, issuerFor: issuerFor, now: now, leeway: 5 * time.Minute, maxCache: 100_000, cache: map[[32]byte]*Claims{}}
+// tenant's tokens; tenants says which tenants exist, so that a forged token
+// naming an unknown tenant costs no key lookup.
+func NewVerifier(keys *Keyring, tenants Tenants, issuerFor func(tenantID string) string, now func() time.Time) *Verifier {
+	return &Verifier{keys: keys, tenants: tenants, issuerFor: issuerFor, now: now, leeway: 5 * time.Minute, maxCache: 100_000, cache: map[[32]byte]*Claims{}}
 }
 
 // Verify checks raw and that its audience is one of audiences (compared
@@ -199,12 +234,25 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
-	if c.TenantID == "" || c.Issuer != v.issuerFor(c.TenantID) {
+	// Only cheap, bounded work until the signature verifies: the tenant
+	// must be a GUID that exists (a cached answer, negative ones too)
+	// before its keys are looked up.
+	tid, ok := CanonicalTenantID(c.TenantID)
+	if !ok || c.Issuer != v.issuerFor(c.TenantID) {
 		return nil, fmt.Errorf("%w: %q", ErrIssuer, c.Issuer)
 	}
-	pub, err := v.keys.PublicKey(ctx, c.TenantID, header.KID)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	switch exists, err := v.tenants.TenantExists(ctx, tid); {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case !exists:
+		return nil, fmt.Errorf("%w: %q", ErrIssuer, c.Issuer)
+	}
+	pub, err := v.keys.PublicKey(ctx, tid, header.KID)
+	switch {
+	case errors.Is(err, ErrUnknownKey):
+		return nil, fmt.Errorf("%w: no key with kid %q", ErrSignature, header.KID)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	digest := sha256.Sum256([]byte(raw[:len(h)+1+len(p)]))
 	switch key := pub.(type) {

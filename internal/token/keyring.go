@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,15 +67,27 @@ func NewKeyring(ks KeyStore, policy Policy, refresh time.Duration, now func() ti
 	return &Keyring{store: ks, policy: policy, now: now, refresh: refresh, tenants: map[string]*tenantKeys{}, lastMiss: map[string]time.Time{}}
 }
 
-// get returns the tenant's keys, loading them when absent or due.
+// get returns the tenant's keys, loading them when absent or due. Callers
+// on the verification path must only pass tenants known to exist (see
+// Verifier): loading may create a tenant's first key.
 func (k *Keyring) get(ctx context.Context, tenantID string) (*tenantKeys, error) {
+	id := strings.ToLower(tenantID)
 	k.mu.RLock()
-	t := k.tenants[tenantID]
+	t := k.tenants[id]
 	k.mu.RUnlock()
 	if t != nil && k.now().Before(t.refreshAt) {
 		return t, nil
 	}
-	if err := k.Load(ctx, tenantID); err != nil {
+	// One load at a time; whoever waited behind it uses its result.
+	k.loadMu.Lock()
+	defer k.loadMu.Unlock()
+	k.mu.RLock()
+	if cur := k.tenants[id]; cur != nil && k.now().Before(cur.refreshAt) {
+		k.mu.RUnlock()
+		return cur, nil
+	}
+	k.mu.RUnlock()
+	if err := k.load(ctx, id); err != nil {
 		if t != nil {
 			// Keep serving the last good keys, and retry after a while
 			// rather than on every call.
@@ -87,7 +100,7 @@ func (k *Keyring) get(ctx context.Context, tenantID string) (*tenantKeys, error)
 	}
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.tenants[tenantID], nil
+	return k.tenants[id], nil
 }
 
 // Load reads the tenant's keys from the store, rotates them if due, and
@@ -95,6 +108,11 @@ func (k *Keyring) get(ctx context.Context, tenantID string) (*tenantKeys, error)
 func (k *Keyring) Load(ctx context.Context, tenantID string) error {
 	k.loadMu.Lock()
 	defer k.loadMu.Unlock()
+	return k.load(ctx, strings.ToLower(tenantID))
+}
+
+// load is Load for a lower-cased tenant id, with loadMu held.
+func (k *Keyring) load(ctx context.Context, tenantID string) error {
 	now := k.now()
 	keys, err := k.store.ListSigningKeys(ctx, tenantID)
 	if err != nil {
@@ -165,16 +183,17 @@ func (k *Keyring) PublicKey(ctx context.Context, tenantID, kid string) (crypto.P
 	}
 	// Another replica may have rotated: reload, at most once per
 	// unknownKIDInterval per tenant, since callers pass untrusted kids.
+	id := strings.ToLower(tenantID)
 	now := k.now()
 	k.mu.Lock()
-	due := now.Sub(k.lastMiss[tenantID]) >= unknownKIDInterval
+	due := now.Sub(k.lastMiss[id]) >= unknownKIDInterval
 	if due {
-		k.lastMiss[tenantID] = now
+		k.lastMiss[id] = now
 	}
 	k.mu.Unlock()
-	if due && k.Load(ctx, tenantID) == nil {
+	if due && k.Load(ctx, id) == nil {
 		k.mu.RLock()
-		pub, ok := k.tenants[tenantID].public[kid]
+		pub, ok := k.tenants[id].public[kid]
 		k.mu.RUnlock()
 		if ok {
 			return pub, nil

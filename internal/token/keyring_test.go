@@ -296,7 +296,7 @@ func TestVerify(t *testing.T) {
 			clk.Set(t0.Add(tt.at))
 			// A fresh verifier per case, so the result cache does not mask
 			// anything; then a second call through the cache must agree.
-			v := NewVerifier(kr, issuerFor, clk.Now)
+			v := NewVerifier(kr, db, issuerFor, clk.Now)
 			for _, pass := range []string{"fresh", "cached"} {
 				c, err := v.Verify(ctx, tt.raw, tt.audiences...)
 				if tt.want == nil {
@@ -342,7 +342,7 @@ func TestVerifyCacheKeepsExpiry(t *testing.T) {
 	db := openStore(t)
 	clk := &clock{t: t0}
 	kr := NewKeyring(db, DefaultPolicy(), time.Minute, clk.Now)
-	v := NewVerifier(kr, issuerFor, clk.Now)
+	v := NewVerifier(kr, db, issuerFor, clk.Now)
 	ctx := context.Background()
 	raw := sign(t, kr, tenantA, claimsAt(tenantA, t0, time.Hour))
 	if _, err := v.Verify(ctx, raw, aud); err != nil {
@@ -373,7 +373,7 @@ func TestVerifyNonCanonicalSignature(t *testing.T) {
 	if variant == raw {
 		variant = raw[:len(raw)-1] + string(alphabet[last|2])
 	}
-	_, err := NewVerifier(kr, issuerFor, clk.Now).Verify(context.Background(), variant, aud)
+	_, err := NewVerifier(kr, db, issuerFor, clk.Now).Verify(context.Background(), variant, aud)
 	if err == nil {
 		t.Fatal("a token whose signature is re-encoded with non-zero padding bits verifies; decode with base64.RawURLEncoding.Strict()")
 	}
@@ -448,7 +448,7 @@ func TestKeyringRotation(t *testing.T) {
 	if diff := cmp.Diff([]string{keyA, keyB}, jwksKIDs(t, kr, tenantA)); diff != "" {
 		t.Errorf("JWKS after activation (-want +got):\n%s", diff)
 	}
-	v := NewVerifier(kr, issuerFor, clk.Now)
+	v := NewVerifier(kr, db, issuerFor, clk.Now)
 	for name, raw := range map[string]string{"last A": lastA, "long A": longA, "B": rawB} {
 		if _, err := v.Verify(ctx, raw, aud); err != nil {
 			t.Errorf("token %s does not verify after activation: %v", name, err)
@@ -458,7 +458,7 @@ func TestKeyringRotation(t *testing.T) {
 
 	// Just inside RetainAfter A is still there.
 	at(activation.Add(pol.RetainAfter - time.Second))
-	if _, err := NewVerifier(kr, issuerFor, clk.Now).Verify(ctx, longA, aud); err != nil {
+	if _, err := NewVerifier(kr, db, issuerFor, clk.Now).Verify(ctx, longA, aud); err != nil {
 		t.Errorf("A's token fails inside RetainAfter: %v", err)
 	}
 
@@ -473,7 +473,7 @@ func TestKeyringRotation(t *testing.T) {
 	if diff := cmp.Diff([]string{keyB}, storedKIDs(t, db, tenantA)); diff != "" {
 		t.Errorf("stored keys after retention (-want +got):\n%s", diff)
 	}
-	if _, err := NewVerifier(kr, issuerFor, clk.Now).Verify(ctx, longA, aud); !errors.Is(err, ErrSignature) {
+	if _, err := NewVerifier(kr, db, issuerFor, clk.Now).Verify(ctx, longA, aud); !errors.Is(err, ErrSignature) {
 		t.Errorf("A's token after retention: %v, want ErrSignature", err)
 	}
 	if _, err := kr.PublicKey(ctx, tenantA, keyA); !errors.Is(err, ErrUnknownKey) {
@@ -508,7 +508,7 @@ func TestKeyringRefresh(t *testing.T) {
 		t.Errorf("replica 2 publishes %d keys, want the old RS256 and the new ES256", n)
 	}
 	clk.Set(t0.Add(time.Minute))
-	if _, err := NewVerifier(kr1, issuerFor, clk.Now).Verify(ctx, raw, aud); err != nil {
+	if _, err := NewVerifier(kr1, db, issuerFor, clk.Now).Verify(ctx, raw, aud); err != nil {
 		t.Errorf("replica 1 does not verify replica 2's token after refresh: %v", err)
 	}
 	if n := len(jwksKIDs(t, kr1, tenantA)); n != 2 {
@@ -586,7 +586,7 @@ func TestKeyringES256(t *testing.T) {
 	if diff := cmp.Diff(claimsAt(tenantA, t0, time.Hour), got); diff != "" {
 		t.Errorf("claims (-want +got):\n%s", diff)
 	}
-	if _, err := NewVerifier(kr, issuerFor, clk.Now).Verify(ctx, raw, aud); err != nil {
+	if _, err := NewVerifier(kr, db, issuerFor, clk.Now).Verify(ctx, raw, aud); err != nil {
 		t.Errorf("Verifier: %v", err)
 	}
 	// Signatures are fixed-size r||s, 64 bytes, whatever the leading zeros.
@@ -643,7 +643,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("e30.e30.")
 	f.Add("eyJhbGciOiJub25lIn0.eyJ0aWQiOiJ4In0.")
 	f.Fuzz(func(t *testing.T, raw string) {
-		v := NewVerifier(kr, issuerFor, clk.Now)
+		v := NewVerifier(kr, db, issuerFor, clk.Now)
 		c, err := v.Verify(context.Background(), raw, aud)
 		if err != nil {
 			if c != nil {
