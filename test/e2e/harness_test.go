@@ -61,6 +61,7 @@ type wifProc struct {
 	ConfigDir string // the CLI's WIF_CONFIG_DIR
 	Boot      server.Bootstrap
 	HTTP      *http.Client // trusts wif's CA
+	Pid       int          // the wif serve process
 	logs      *syncBuffer
 }
 
@@ -120,7 +121,7 @@ func startWif(t testing.TB, args ...string) *wifProc {
 			t.Logf("wif logs:\n%s", tail(logs.String(), 4000))
 		}
 	})
-	w := &wifProc{URL: "https://localhost:" + port, DataDir: dataDir, ConfigDir: t.TempDir(), logs: logs}
+	w := &wifProc{URL: "https://localhost:" + port, DataDir: dataDir, ConfigDir: t.TempDir(), Pid: cmd.Process.Pid, logs: logs}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, err := os.ReadFile(filepath.Join(dataDir, "bootstrap.json"))
