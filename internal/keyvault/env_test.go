@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/wifproject/wif/internal/keyvault"
 	"github.com/wifproject/wif/internal/rbac"
+	"github.com/wifproject/wif/internal/seal"
 	"github.com/wifproject/wif/internal/store"
 	"github.com/wifproject/wif/internal/token"
 )
@@ -108,7 +109,7 @@ func newEnv(tb testing.TB) *env {
 	policy := token.DefaultPolicy()
 	policy.Alg = "ES256"
 	e.kr = token.NewKeyring(db, policy, time.Hour, e.clock.Now)
-	kek, err := keyvault.LoadOrCreateKEK(filepath.Join(dir, "kek.bin"))
+	kek, err := seal.LoadOrCreate(filepath.Join(dir, "kek.bin"))
 	must(err)
 	e.kek = kek
 	e.h = keyvault.NewHandler(keyvault.Config{DNSSuffix: suffix, PublicURL: publicURL, Port: "8443"}, keyvault.Deps{

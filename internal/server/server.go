@@ -22,6 +22,7 @@ import (
 	"github.com/wifproject/wif/internal/oidc"
 	"github.com/wifproject/wif/internal/pki"
 	"github.com/wifproject/wif/internal/reqlog"
+	"github.com/wifproject/wif/internal/seal"
 	"github.com/wifproject/wif/internal/store"
 	"github.com/wifproject/wif/internal/sts"
 	"github.com/wifproject/wif/internal/token"
@@ -107,7 +108,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		VaultURL:           cfg.vaultURL,
 	}, db, verifier, now)
 
-	kek, err := keyvault.LoadOrCreateKEK(filepath.Join(cfg.DataDir, "kek.bin"))
+	kek, err := seal.LoadOrCreate(filepath.Join(cfg.DataDir, "kek.bin"))
 	if err != nil {
 		return err
 	}
