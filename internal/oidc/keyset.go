@@ -54,7 +54,9 @@ const minRSABits = 2048
 // durations and sizes take the Default* values.
 type KeySetsConfig struct {
 	// Client performs discovery and JWKS requests. Callers configure its
-	// TLS roots (system pool plus an optional extra CA).
+	// TLS roots (system pool plus an optional extra CA) and the addresses
+	// it may connect to, with [FetchPolicy.DialContext], and must not let
+	// it follow redirects.
 	Client *http.Client
 	// Now is the clock.
 	Now func() time.Time
