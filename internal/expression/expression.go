@@ -15,6 +15,9 @@ const (
 	MaxLength = 600
 	// MaxClauses is the maximum number of clauses joined with "and".
 	MaxClauses = 10
+	// MaxWildcards is the maximum number of wildcards ("*" and "?"
+	// together) in the pattern of one "matches" clause.
+	MaxWildcards = 16
 )
 
 // operator is a comparison operator of the language.
@@ -286,9 +289,13 @@ func (p *parser) clause() (clause, error) {
 	if p.pos >= len(p.src) || p.src[p.pos] != '\'' {
 		return clause{}, p.errorf(p.pos, "expected a comparand in single quotes, found %s", p.found(p.pos))
 	}
+	open := p.pos
 	comparand, err := p.quoted(nil)
 	if err != nil {
 		return clause{}, err
+	}
+	if n := strings.Count(comparand, "*") + strings.Count(comparand, "?"); op == opMatches && n > MaxWildcards {
+		return clause{}, p.errorf(open, "too many wildcards in the pattern: %d, at most %d (\"*\" and \"?\" together) are allowed", n, MaxWildcards)
 	}
 	return clause{claim: name, op: op, comparand: comparand}, nil
 }

@@ -178,6 +178,7 @@ func TestParseErrors(t *testing.T) {
 		{"garbage after clause", "claims['a'] eq 'b'x", 18, []string{`" and "`, `"x"`}},
 		{"eleven clauses", strings.TrimSuffix(strings.Repeat("claims['a'] eq 'b' and ", 11), " and "), 10 * len("claims['a'] eq 'b' and "), []string{"too many clauses", "10"}},
 		{"too long", "claims['a'] eq '" + strings.Repeat("é", MaxLength-16) + "'", len("claims['a'] eq '") + 2*(MaxLength-16), []string{"longer than 600"}},
+		{"too many wildcards", "claims['sub'] matches '" + strings.Repeat("*a?", 8) + "*'", 22, []string{"too many wildcards", "17", "at most 16"}},
 		{"long found is truncated", "claims['a'] " + strings.Repeat("x", 100), 12, []string{`"xxxxxxxxxxxxxxxxxxxxxxxx"…`}},
 	}
 	for _, tt := range tests {
@@ -374,6 +375,20 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse(src); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestParseWildcardLimit: the limit counts the wildcards of "matches"
+// patterns only; an eq comparand may hold any number of "*" and "?".
+func TestParseWildcardLimit(t *testing.T) {
+	for _, src := range []string{
+		"claims['sub'] matches '" + strings.Repeat("*?", MaxWildcards/2) + "'",
+		"claims['sub'] eq '" + strings.Repeat("*?", MaxWildcards) + "'",
+		strings.TrimSuffix(strings.Repeat("claims['sub'] matches '"+strings.Repeat("*", MaxWildcards)+"' and ", 3), " and "),
+	} {
+		if _, err := Parse(src); err != nil {
+			t.Errorf("Parse(%q) = %v, want no error", src, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package expression
 
 import (
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -105,6 +106,116 @@ func TestWildcardPathological(t *testing.T) {
 	}
 }
 
+// TestWildcardLongPieces exercises the multi-word Shift-And scan (pieces
+// with "?" longer than 64 characters) against the reference, on generated
+// inputs over a small alphabet so that near-misses are common.
+func TestWildcardLongPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "b", "é", "日"}
+	gen := func(n int, wild bool) string {
+		var b strings.Builder
+		for range n {
+			switch r := rng.IntN(20); {
+			case wild && r == 0:
+				b.WriteByte('*')
+			case wild && r < 5:
+				b.WriteByte('?')
+			default:
+				b.WriteString(alphabet[rng.IntN(2+rng.IntN(3))])
+			}
+		}
+		return b.String()
+	}
+	for range 400 {
+		pattern := gen(60+rng.IntN(150), true)
+		s := gen(rng.IntN(400), false)
+		if rng.IntN(3) == 0 {
+			// Make a match likely: fill the pattern's wildcards.
+			s = strings.NewReplacer("*", "ab", "?", "é").Replace(pattern)
+		}
+		if got, want := Wildcard(pattern, s), referenceWildcard(t, pattern, s); got != want {
+			t.Fatalf("Wildcard(%q, %q) = %v, reference says %v", pattern, s, got, want)
+		}
+	}
+}
+
+// TestWildcardLinear checks the matcher's own count of its work: whatever
+// the pattern, no part of s is read twice, and a Shift-And scan costs a word
+// per 64 characters of its piece. The limits are those of [Parse]: a
+// comparand of at most MaxLength characters against the largest claim an
+// assertion can carry (16 KiB).
+func TestWildcardLinear(t *testing.T) {
+	const n = 16 << 10
+	tests := []struct{ pattern, s string }{
+		{"*" + strings.Repeat("a", 560) + "b", strings.Repeat("a", n)},
+		{"*" + strings.Repeat("a", 560) + "b*", strings.Repeat("a", n)},
+		{"*" + strings.Repeat("a", 559) + "?b", strings.Repeat("a", n)},
+		{"*" + strings.Repeat("?", 560) + "b", strings.Repeat("a", n)},
+		{"*" + strings.Repeat("?a", 280) + "b*", strings.Repeat("a", n)},
+		{strings.Repeat("*a", MaxWildcards) + "*b", strings.Repeat("a", n)},
+		{strings.Repeat("*?", MaxWildcards) + "b", strings.Repeat("日", n/3)},
+		{strings.Repeat("a", 600), strings.Repeat("a", n)},
+		{"*" + strings.Repeat("日", 300) + "b", strings.Repeat("日", n/3)},
+	}
+	for _, tt := range tests {
+		ok, work := wildcard(tt.pattern, tt.s)
+		if ok {
+			t.Errorf("wildcard(%.20q…, %d bytes) matched", tt.pattern, len(tt.s))
+		}
+		words := (utf8.RuneCountInString(tt.pattern) + 63) / 64
+		if limit := words*len(tt.s) + len(tt.pattern); work > limit {
+			t.Errorf("wildcard(%.20q…, %d bytes): work %d, want at most %d", tt.pattern, len(tt.s), work, limit)
+		}
+	}
+}
+
+func BenchmarkWildcard(b *testing.B) {
+	s := strings.Repeat("a", 16<<10)
+	for _, bb := range []struct{ name, pattern string }{
+		{"literal-560", "*" + strings.Repeat("a", 560) + "b"},
+		{"question-560", "*" + strings.Repeat("a", 559) + "?b"},
+		{"stars", strings.Repeat("*a", MaxWildcards) + "*b"},
+		{"typical", "system:serviceaccount:team-*:app"},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			for b.Loop() {
+				Wildcard(bb.pattern, s)
+			}
+		})
+	}
+}
+
+// referenceUnits matches pattern against s over characters as Wildcard
+// defines them (a byte of invalid UTF-8 is a character), by dynamic
+// programming; the regexp reference cannot express invalid UTF-8.
+func referenceUnits(pattern, s string) bool {
+	split := func(x string) []string {
+		var u []string
+		for x != "" {
+			_, w := utf8.DecodeRuneInString(x)
+			u, x = append(u, x[:w]), x[w:]
+		}
+		return u
+	}
+	p, t := split(pattern), split(s)
+	// m[j] reports whether p[:i] matches t[:j], row by row.
+	m := make([]bool, len(t)+1)
+	m[0] = true
+	for _, c := range p {
+		next := make([]bool, len(t)+1)
+		for j := range next {
+			switch {
+			case c == "*":
+				next[j] = m[j] || (j > 0 && next[j-1])
+			case j > 0 && (c == "?" || c == t[j-1]):
+				next[j] = m[j-1]
+			}
+		}
+		m = next
+	}
+	return m[len(t)]
+}
+
 // referenceWildcard is the obvious translation of a wildcard pattern into a
 // regular expression.
 func referenceWildcard(t *testing.T, pattern, s string) bool {
@@ -147,6 +258,11 @@ func FuzzWildcard(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, pattern, s string) {
 		got := Wildcard(pattern, s)
+		if len(pattern) <= 200 && len(s) <= 2000 {
+			if want := referenceUnits(pattern, s); got != want {
+				t.Errorf("Wildcard(%q, %q) = %v, character-wise reference says %v", pattern, s, got, want)
+			}
+		}
 		if !utf8.ValidString(pattern) || !utf8.ValidString(s) {
 			return // the reference cannot express byte-wise matching of invalid UTF-8
 		}
