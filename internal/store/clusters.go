@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 )
 
 const clusterCols = `subscription_id, resource_group, name, location, tags, tenant_id, properties, issuer_id, created_at`
@@ -164,18 +165,31 @@ func scanClusterKey(s scanner) (ClusterKey, error) {
 func (db *DB) ListClusterKeys(ctx context.Context, issuerID string) ([]ClusterKey, error) {
 	ks, err := collect(ctx, db.sql, scanClusterKey, `SELECT issuer_id, kid, alg, private_key, public_key, created_at, retire_at
 		FROM cluster_keys WHERE issuer_id = $1 ORDER BY created_at, kid`, key(issuerID))
-	return ks, wrap("list cluster keys", err)
+	if err != nil {
+		return nil, wrap("list cluster keys", err)
+	}
+	for i, k := range ks {
+		if ks[i].PrivateKey, err = db.openKey(k.PrivateKey, clusterKeyAAD(k.IssuerID, k.KID)); err != nil {
+			return nil, wrap("list cluster keys", fmt.Errorf("key %s: %w", k.KID, err))
+		}
+	}
+	return ks, nil
 }
 
-// ReplaceClusterKeys replaces all keys of an issuer in one transaction.
+// ReplaceClusterKeys replaces all keys of an issuer in one transaction
+// (sealing their private halves with the store's sealer).
 func (db *DB) ReplaceClusterKeys(ctx context.Context, issuerID string, keys []ClusterKey) error {
 	return wrap("replace cluster keys", db.write(ctx, true, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM cluster_keys WHERE issuer_id = $1`, key(issuerID)); err != nil {
 			return err
 		}
 		for _, k := range keys {
+			priv, err := db.sealKey(k.PrivateKey, clusterKeyAAD(issuerID, k.KID))
+			if err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO cluster_keys (issuer_id, kid, alg, private_key, public_key, created_at, retire_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, key(issuerID), k.KID, k.Alg, k.PrivateKey, k.PublicKey,
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, key(issuerID), k.KID, k.Alg, priv, k.PublicKey,
 				toTime(k.CreatedAt), toTime(k.RetireAt)); err != nil {
 				return err
 			}

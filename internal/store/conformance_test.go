@@ -15,7 +15,8 @@ import (
 
 // runConformance checks the behaviour every backend must share. open
 // returns a fresh, empty store that the test may Close; it must be
-// reopenable with Open(ctx, db.dsn) unless that is ":memory:".
+// reopenable with Open(ctx, db.dsn, WithSealer(db.sealer)) unless that is
+// ":memory:".
 func runConformance(t *testing.T, open func(t *testing.T) *DB) {
 	tests := []struct {
 		name string
@@ -955,7 +956,7 @@ func testPersistence(t *testing.T, db *DB) {
 	must(t, err)
 	must(t, db.Close())
 
-	db2, err := Open(ctx, db.dsn)
+	db2, err := Open(ctx, db.dsn, WithSealer(db.sealer))
 	must(t, err)
 	defer db2.Close()
 	got, err := db2.GetIdentity(ctx, subA, "myrg", "ID")

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 )
 
-// InsertSigningKey stores a tenant's signing key. ErrConflict if the kid
+// InsertSigningKey stores a tenant's signing key (sealing its private half
+// with the store's sealer). ErrConflict if the kid
 // (case-sensitive, unique across tenants) exists, ErrParentNotFound if the
 // tenant is missing.
 func (db *DB) InsertSigningKey(ctx context.Context, k SigningKey) error {
@@ -18,13 +20,17 @@ func (db *DB) InsertSigningKey(ctx context.Context, k SigningKey) error {
 		if err != nil {
 			return err
 		}
-		if k.PrivateKey == nil {
-			k.PrivateKey = []byte{}
+		priv, err := db.sealKey(k.PrivateKey, signingKeyAAD(tenantID, k.KID))
+		if err != nil {
+			return err
+		}
+		if priv == nil {
+			priv = []byte{}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO signing_keys
 			(kid, tenant_key, tenant_id, alg, private_key, created_at, activate_at, retire_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			k.KID, key(tenantID), tenantID, k.Alg, k.PrivateKey,
+			k.KID, key(tenantID), tenantID, k.Alg, priv,
 			toTime(k.CreatedAt), toTime(k.ActivateAt), toTime(k.RetireAt))
 		return err
 	}))
@@ -48,7 +54,15 @@ func (db *DB) ListSigningKeys(ctx context.Context, tenantID string) ([]SigningKe
 	ks, err := collect(ctx, db.sql, scanSigningKey, `SELECT tenant_id, kid, alg, private_key,
 		created_at, activate_at, retire_at FROM signing_keys
 		WHERE tenant_key = $1 ORDER BY activate_at, kid`, key(tenantID))
-	return ks, wrap("list signing keys", err)
+	if err != nil {
+		return nil, wrap("list signing keys", err)
+	}
+	for i, k := range ks {
+		if ks[i].PrivateKey, err = db.openKey(k.PrivateKey, signingKeyAAD(k.TenantID, k.KID)); err != nil {
+			return nil, wrap("list signing keys", fmt.Errorf("key %s: %w", k.KID, err))
+		}
+	}
+	return ks, nil
 }
 
 // DeleteSigningKey deletes a tenant's signing key; ErrNotFound if the

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"embed"
 	"errors"
@@ -55,8 +56,19 @@ func openSQLite(path string) (*DB, error) {
 			migrations: migrations,
 			classify:   classifySQLite,
 			retryable:  retryableSQLite,
+			compact:    compactSQLite,
 		},
 	}, nil
+}
+
+// compactSQLite rebuilds the database file (VACUUM) and empties the
+// write-ahead log, so that neither keeps pages with rows' old contents.
+func compactSQLite(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `VACUUM`); err != nil {
+		return err
+	}
+	_, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
 }
 
 func classifySQLite(err error) error {

@@ -26,6 +26,8 @@ type DB struct {
 	d   dialect
 	dsn string // as given to Open, for reopening in tests
 
+	sealer Sealer // seals private keys at rest; nil: stored as given
+
 	mu        sync.Mutex
 	listeners []func()
 }
@@ -45,12 +47,15 @@ type dialect struct {
 	// IMMEDIATE transactions already serialise writers; " FOR UPDATE" on
 	// PostgreSQL.
 	forUpdate string
+	// compact, if set, rewrites the database after rows were rewritten in
+	// place (sealed), so that freed pages and logs keep no old contents.
+	compact func(context.Context, *sql.DB) error
 }
 
 // Open opens (creating if needed) the store named by dsn and applies
 // pending migrations. dsn is a file path, sqlite://<path>, sqlite:<path>, or
 // :memory: (a private in-memory database, for tests).
-func Open(ctx context.Context, dsn string) (*DB, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	loc, err := parseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
@@ -66,7 +71,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	db.dsn = dsn
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx); err != nil {
+		db.sql.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if err := db.sealAtRest(ctx); err != nil {
 		db.sql.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
