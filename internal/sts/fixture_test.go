@@ -81,23 +81,35 @@ func (c *clock) Advance(d time.Duration) {
 
 // fakeIssuerKeys is an in-memory IssuerKeys: issuer → kid → key.
 type fakeIssuerKeys struct {
-	mu    sync.Mutex
-	keys  map[string]map[string]crypto.PublicKey
-	calls int
+	mu      sync.Mutex
+	keys    map[string]map[string]crypto.PublicKey
+	calls   int
+	issuers []string // looked up, in order
 }
+
+// failDetail is what a failed fetch of failIssuer reports; none of it may
+// reach the caller.
+const failDetail = `HTTP status 500; invalid JSON: unexpected end of input; issuer "https://fetched.example" does not match`
 
 func (f *fakeIssuerKeys) Key(_ context.Context, issuer, kid string) (crypto.PublicKey, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	f.issuers = append(f.issuers, issuer)
 	if issuer == failIssuer {
-		return nil, fmt.Errorf("%w: connection refused", oidc.ErrFetch)
+		return nil, fmt.Errorf("%w: %s", oidc.ErrFetch, failDetail)
 	}
 	k, ok := f.keys[issuer][kid]
 	if !ok {
 		return nil, fmt.Errorf("%w: issuer %s kid %s", oidc.ErrKeyNotFound, issuer, kid)
 	}
 	return k, nil
+}
+
+func (f *fakeIssuerKeys) Issuers() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.issuers...)
 }
 
 func (f *fakeIssuerKeys) Calls() int {

@@ -156,6 +156,12 @@ func HashSecret(secret string) []byte {
 // checkAssertion runs the cheap checks first, so that a token that cannot
 // match never causes network I/O: parse, algorithm, self-issued, times,
 // credential match; only then the issuer's keys and the signature.
+//
+// What the caller is told before the signature verifies is only what it
+// presented (STYLE 13): fetch failures name the issuer, and mismatches name
+// the presented issuer, subject and audience. The closest-credential hint
+// is added only for an assertion that verifies against a configured issuer
+// (see hint).
 func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) error {
 	a, err := oidc.Parse(raw)
 	if err != nil {
@@ -184,21 +190,64 @@ func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) err
 
 	res := federation.Match(federation.Presented{Issuer: cl.Issuer, Subject: cl.Subject, Audiences: cl.Audience, Claim: cl.Claim}, c.Credentials)
 	if res.Outcome != federation.Matched {
-		return mismatchError(res, cl)
+		return mismatchError(res, cl, s.hint(ctx, a, res))
 	}
 	reqlog.Add(ctx, slog.String("credential", res.Matched.Name))
 
 	key, err := s.keys.Key(ctx, cl.Issuer, a.Header.KID)
 	switch {
 	case errors.Is(err, oidc.ErrKeyNotFound):
+		reqlog.Add(ctx, slog.String("fetch_error", err.Error()))
 		return errorf(700027, "invalid_client", "Client assertion failed signature validation: no key with kid '%s' is published by issuer '%s'.", truncate(a.Header.KID), cl.Issuer)
 	case err != nil:
-		return errorf(90061, "invalid_request", "Request to External OIDC endpoint failed. Issuer '%s': %v", cl.Issuer, err)
+		return fetchError(ctx, cl.Issuer, err)
 	}
 	if err := a.Verify(key); err != nil {
 		return errorf(700027, "invalid_client", "Client assertion failed signature validation: %v", err)
 	}
 	return nil
+}
+
+// fetchError is Entra's answer when the issuer's keys cannot be had: it
+// names the issuer only. Status codes, parse errors and the fetched
+// documents' contents go to the log.
+func fetchError(ctx context.Context, issuer string, err error) *Error {
+	reqlog.Add(ctx, slog.String("fetch_error", err.Error()))
+	return errorf(90061, "invalid_request", "Request to External OIDC endpoint failed. Issuer: '%s'.", issuer)
+}
+
+// hint returns the closest-credential explanation of a mismatch if the
+// caller may see it: only when the assertion's signature verifies against
+// the keys of a configured issuer related to the presented one
+// (res.KeyIssuer). It never fetches an issuer that only the caller named;
+// an unrelated issuer costs no I/O at all. For an issuer that differs from
+// the configured one only by a trailing slash, whose discovery URL is the
+// configured one's, the presented issuer is tried too, since the discovery
+// document names one of the two.
+func (s *Service) hint(ctx context.Context, a *oidc.Assertion, res federation.Result) string {
+	if res.Reason == "" {
+		return ""
+	}
+	reqlog.Add(ctx, slog.String("mismatch", res.Reason))
+	if res.KeyIssuer == "" {
+		return ""
+	}
+	candidates := []string{res.KeyIssuer}
+	if iss := a.Claims.Issuer; iss != res.KeyIssuer && strings.TrimSuffix(iss, "/") == strings.TrimSuffix(res.KeyIssuer, "/") {
+		candidates = append(candidates, iss)
+	}
+	for _, iss := range candidates {
+		key, err := s.keys.Key(ctx, iss, a.Header.KID)
+		if err != nil {
+			reqlog.Add(ctx, slog.String("hint_key_error", err.Error()))
+			continue
+		}
+		if a.Verify(key) == nil {
+			reqlog.Add(ctx, slog.Bool("hint_shown", true))
+			return res.Reason
+		}
+	}
+	return ""
 }
 
 // ownIssuer reports whether iss is this token service's issuer for some
@@ -213,11 +262,13 @@ func (s *Service) ownIssuer(iss string) bool {
 	return ok && tenant != "" && !strings.Contains(tenant, "/")
 }
 
-func mismatchError(res federation.Result, cl *oidc.Claims) *Error {
+// mismatchError is the answer to an assertion no credential accepts. It
+// names the presented issuer, subject and audience, and hint (the closest
+// credential and why it failed) only if hint is not empty.
+func mismatchError(res federation.Result, cl *oidc.Claims, hint string) *Error {
 	presented := fmt.Sprintf("Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'.", cl.Issuer, cl.Subject, strings.Join(cl.Audience, ","))
-	hint := ""
-	if res.Reason != "" {
-		hint = " Closest match: " + res.Reason + "."
+	if hint != "" {
+		hint = " Closest match: " + hint + "."
 	}
 	switch res.Outcome {
 	case federation.IssuerMismatch:

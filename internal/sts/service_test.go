@@ -158,14 +158,17 @@ func TestExchangeErrors(t *testing.T) {
 	}
 }
 
-// TestExchangeMismatchFetchesNoKeys: an assertion no credential accepts is
-// rejected before any key lookup (no SSRF or amplification).
+// TestExchangeMismatchFetchesNoKeys: an assertion whose issuer no
+// credential names, or that fails the cheap checks, is rejected before any
+// key lookup (no SSRF or amplification). A mismatch under a configured
+// issuer looks up only that configured issuer's keys, to authenticate the
+// hint.
 func TestExchangeMismatchFetchesNoKeys(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	for _, claims := range []map[string]any{
 		{"iss": "https://attacker.test"},
-		{"sub": "nobody"},
-		{"aud": "nobody"},
+		{"iss": "https://attacker.test/", "sub": "nobody"},
+		{"iss": "https://oidc.cluster.test/abcd"},
 		{"exp": f.clock.Now().Add(-time.Hour).Unix(), "iat": f.clock.Now().Add(-2 * time.Hour).Unix()},
 	} {
 		raw := mint(t, f.clock.Now(), assertion{claims: claims})
@@ -175,6 +178,103 @@ func TestExchangeMismatchFetchesNoKeys(t *testing.T) {
 	}
 	if n := f.keys.Calls(); n != 0 {
 		t.Errorf("rejected assertions caused %d key lookups, want 0", n)
+	}
+	for _, claims := range []map[string]any{
+		{"sub": "nobody"},
+		{"aud": "nobody"},
+		{"iss": extIssuer + "/"},
+		{"iss": strings.ToUpper(extIssuer)},
+	} {
+		raw := mint(t, f.clock.Now(), assertion{claims: claims})
+		if _, err := f.svc.Exchange(context.Background(), testTenant, assertionRequest(raw, vaultAud)); err == nil {
+			t.Fatalf("claims %v accepted", claims)
+		}
+	}
+	for _, iss := range f.keys.Issuers() {
+		if iss != extIssuer && iss != extIssuer+"/" {
+			t.Errorf("looked up keys of %q, which no credential names", iss)
+		}
+	}
+}
+
+// TestExchangeMismatchHint: the closest-credential hint (which names
+// configured credentials, subjects and audiences) is given only to an
+// assertion whose signature verifies against a configured issuer's keys.
+// Everyone else learns the presented values and the code, as from Entra.
+func TestExchangeMismatchHint(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	now := f.clock.Now()
+	forge := func(a assertion) string {
+		parts := strings.Split(mint(t, now, a), ".")
+		return parts[0] + "." + parts[1] + ".AAAA"
+	}
+	// Configured values no unauthenticated caller may read.
+	secrets := []string{"k8s-app", "k8s-custom-aud", "unreachable", extSubject, "api://custom", "system:serviceaccount:default:custom", "Closest"}
+	tests := []struct {
+		name    string
+		raw     string
+		code    int
+		hint    string // "" for none
+		present []string
+	}{
+		{"signed, other namespace", mint(t, now, assertion{claims: map[string]any{"sub": "system:serviceaccount:prod:app"}}), 700213, "namespace is 'prod'", nil},
+		{"signed, trailing slash", mint(t, now, assertion{claims: map[string]any{"iss": extIssuer + "/"}}), 700211, "trailing slash", nil},
+		{"signed, audience", mint(t, now, assertion{claims: map[string]any{"sub": "system:serviceaccount:default:custom", "aud": "api://other"}}), 70021, "expects 'api://custom'", nil},
+		{"forged, other namespace", forge(assertion{claims: map[string]any{"sub": "system:serviceaccount:prod:app"}}), 700213, "",
+			[]string{extIssuer, "system:serviceaccount:prod:app", "api://AzureADTokenExchange"}},
+		{"forged, audience", forge(assertion{claims: map[string]any{"sub": "system:serviceaccount:default:custom", "aud": "api://other"}}), 70021, "",
+			[]string{"'api://other'", "system:serviceaccount:default:custom"}},
+		{"forged, trailing slash", forge(assertion{claims: map[string]any{"iss": extIssuer + "/", "sub": "x"}}), 700211, "", []string{extIssuer + "/", "'x'"}},
+		{"forged, subject case", forge(assertion{claims: map[string]any{"sub": strings.ToUpper(extSubject)}}), 7002138, "", []string{strings.ToUpper(extSubject)}},
+		{"other key, right kid", mint(t, now, assertion{key: strayRSAKey(), claims: map[string]any{"sub": "system:serviceaccount:prod:app"}}), 700213, "", nil},
+		{"unknown kid", mint(t, now, assertion{kid: "nope", claims: map[string]any{"sub": "system:serviceaccount:prod:app"}}), 700213, "", nil},
+		{"unrelated issuer", mint(t, now, assertion{claims: map[string]any{"iss": "https://attacker.test"}}), 700211, "", []string{"https://attacker.test", extSubject}},
+		{"keys unreachable", mint(t, now, assertion{claims: map[string]any{"iss": failIssuer, "sub": "x"}}), 700213, "", []string{failIssuer}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.svc.Exchange(context.Background(), testTenant, assertionRequest(tt.raw, vaultAud))
+			var e *Error
+			if !errors.As(err, &e) || e.Code != tt.code {
+				t.Fatalf("err = %v, want AADSTS%d", err, tt.code)
+			}
+			for _, p := range tt.present {
+				if !strings.Contains(e.Desc, p) {
+					t.Errorf("Desc %q does not name the presented %q", e.Desc, p)
+				}
+			}
+			if tt.hint != "" {
+				if !strings.Contains(e.Desc, "Closest match: ") || !strings.Contains(e.Desc, tt.hint) {
+					t.Errorf("Desc %q lacks the hint %q", e.Desc, tt.hint)
+				}
+				return
+			}
+			for _, s := range secrets {
+				if strings.Contains(e.Desc, s) && !strings.Contains(strings.Join(tt.present, " "), s) {
+					t.Errorf("Desc %q discloses %q", e.Desc, s)
+				}
+			}
+		})
+	}
+}
+
+// TestExchangeFetchErrorSaysLittle: a failed fetch discloses nothing
+// beyond the issuer the caller presented.
+func TestExchangeFetchErrorSaysLittle(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	raw := mint(t, f.clock.Now(), assertion{claims: map[string]any{"iss": failIssuer}})
+	_, err := f.svc.Exchange(context.Background(), testTenant, assertionRequest(raw, vaultAud))
+	var e *Error
+	if !errors.As(err, &e) || e.Code != 90061 {
+		t.Fatalf("err = %v, want AADSTS90061", err)
+	}
+	if !strings.Contains(e.Desc, "'"+failIssuer+"'") {
+		t.Errorf("Desc %q does not name the issuer", e.Desc)
+	}
+	for _, s := range []string{"500", "JSON", "fetched.example", "does not match", "oidc:"} {
+		if strings.Contains(e.Desc, s) {
+			t.Errorf("Desc %q discloses %q", e.Desc, s)
+		}
 	}
 }
 
