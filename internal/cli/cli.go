@@ -105,6 +105,7 @@ Restarts reuse all of them.`,
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients use to reach wif (default https://localhost:<listen port>)")
 	f.StringVar(&cfg.Store, "store", "", "Store DSN (default sqlite://<data-dir>/wif.db)")
 	f.StringVar(&cfg.ExtraCAFile, "extra-ca-file", "", "PEM file of CAs trusted, besides the system roots, when fetching issuer discovery and JWKS")
+	f.StringSliceVar(&cfg.IssuerFetchAllow, "issuer-fetch-allow", nil, "Hosts (*.example.com for subdomains), IP addresses and CIDR prefixes that issuer discovery and JWKS fetches may connect to (repeatable or comma-separated; default any address except link-local and cloud metadata)")
 	f.StringVar(&cfg.TokenSigningAlg, "token-signing-alg", cfg.TokenSigningAlg, "Access token signing algorithm: RS256 or ES256")
 	f.DurationVar(&cfg.TokenLifetime, "token-lifetime", cfg.TokenLifetime, "Access token lifetime")
 	f.BoolVar(&cfg.TokenReuse, "token-reuse", false, "Return a still-fresh token minted for the same client, resource and authentication method instead of signing a new one")

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wifproject/wif/internal/oidc"
 )
 
 // Config is everything "wif serve" can be told.
@@ -24,6 +26,11 @@ type Config struct {
 	// ExtraCAFile is added to the system roots for outbound fetches of
 	// issuer discovery documents and JWKS.
 	ExtraCAFile string
+	// IssuerFetchAllow restricts issuer discovery and JWKS fetches to these
+	// hosts and CIDR prefixes (--issuer-fetch-allow, see
+	// oidc.ParseFetchPolicy); empty allows every address except link-local
+	// and cloud-metadata ones.
+	IssuerFetchAllow []string
 
 	TokenSigningAlg    string
 	TokenLifetime      time.Duration
@@ -92,6 +99,9 @@ func (c *Config) Complete() error {
 		if _, err := os.Stat(c.ExtraCAFile); err != nil {
 			errs = append(errs, fmt.Errorf("--extra-ca-file: %v", err))
 		}
+	}
+	if _, err := oidc.ParseFetchPolicy(c.IssuerFetchAllow); err != nil {
+		errs = append(errs, fmt.Errorf("--issuer-fetch-allow: %w", err))
 	}
 	if c.CacheTTL <= 0 {
 		c.CacheTTL = 5 * time.Second

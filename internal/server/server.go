@@ -74,7 +74,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		return err
 	}
 
-	outbound, err := outboundClient(cfg.ExtraCAFile, ca.CertPEM)
+	fetchPolicy, err := oidc.ParseFetchPolicy(cfg.IssuerFetchAllow)
+	if err != nil {
+		return err
+	}
+	fetchPolicy.AllowHost(cfg.publicHost()) // the cluster issuers wif hosts
+	if fetchPolicy.Restricted() {
+		log.Info("issuer fetches restricted", "allow", fetchPolicy.String())
+	}
+	outbound, err := outboundClient(cfg.ExtraCAFile, ca.CertPEM, fetchPolicy)
 	if err != nil {
 		return err
 	}
@@ -221,8 +229,10 @@ func purgeDeletedSecrets(ctx context.Context, db *store.DB, now func() time.Time
 }
 
 // outboundClient trusts the system pool (so SSL_CERT_FILE and SSL_CERT_DIR
-// work), wif's own CA, and an optional extra CA file.
-func outboundClient(extraCA string, ownCA []byte) (*http.Client, error) {
+// work), wif's own CA, and an optional extra CA file. It connects only to
+// addresses the policy allows, checked at dial time, and directly, without
+// a proxy, so that the address checked is the issuer's.
+func outboundClient(extraCA string, ownCA []byte, policy *oidc.FetchPolicy) (*http.Client, error) {
 	// Cluster issuers hosted by wif itself are fetched over wif's own TLS.
 	bundles := [][]byte{ownCA}
 	if extraCA != "" {
@@ -239,6 +249,8 @@ func outboundClient(extraCA string, ownCA []byte) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	tr.MaxIdleConnsPerHost = 4
+	tr.Proxy = nil
+	tr.DialContext = policy.DialContext(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}, nil

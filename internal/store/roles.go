@@ -12,10 +12,13 @@ import (
 // all. Fields combine with AND.
 type RoleAssignmentFilter struct {
 	// Scope, if set, selects assignments at exactly this scope
-	// (case-insensitive, trailing "/" ignored) or, with AtOrAbove, at this
-	// scope or any ancestor of it ("/", "/subscriptions/{id}", ...).
+	// (case-insensitive, trailing "/" ignored). AtOrAbove adds those at
+	// any ancestor of it ("/", "/subscriptions/{id}", ...) and Below those
+	// at any scope under it ("/subscriptions/{id}/resourceGroups/{rg}",
+	// ...), so both together select what ARM lists at a scope.
 	Scope     string
 	AtOrAbove bool
+	Below     bool
 	// PrincipalID, if set, selects assignments to this principal
 	// (case-insensitive).
 	PrincipalID string
@@ -127,6 +130,15 @@ func (db *DB) GetRoleAssignment(ctx context.Context, id string) (RoleAssignment,
 // ListRoleAssignments returns the role assignments f selects, ordered by
 // scope and ID.
 func (db *DB) ListRoleAssignments(ctx context.Context, f RoleAssignmentFilter) ([]RoleAssignment, error) {
+	q, args := roleAssignmentQuery(f)
+	rs, err := collect(ctx, db.sql, scanRole, q, args...)
+	return rs, wrap("list role assignments", err)
+}
+
+// roleAssignmentQuery is the query of ListRoleAssignments: every part of f
+// is a condition the indexes on scope_key and (principal_key, scope_key)
+// answer.
+func roleAssignmentQuery(f RoleAssignmentFilter) (string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -137,14 +149,27 @@ func (db *DB) ListRoleAssignments(ctx context.Context, f RoleAssignmentFilter) (
 	}
 	if f.Scope != "" {
 		sk := scopeKey(f.Scope)
+		var alts []string
 		if f.AtOrAbove {
 			var ps []string
 			for _, a := range scopeAncestors(sk) {
 				ps = append(ps, arg(a))
 			}
-			conds = append(conds, "scope_key IN ("+strings.Join(ps, ", ")+")")
+			alts = append(alts, "scope_key IN ("+strings.Join(ps, ", ")+")")
 		} else {
-			conds = append(conds, "scope_key = "+arg(sk))
+			alts = append(alts, "scope_key = "+arg(sk))
+		}
+		switch {
+		case f.Below && sk == "/":
+			alts = nil // everything is under the root
+		case f.Below:
+			// The keys under sk are those that start with sk + "/": in byte
+			// order, after sk + "/" and before sk + "0" ('/' + 1), a range
+			// the scope index answers.
+			alts = append(alts, "(scope_key > "+arg(sk+"/")+" AND scope_key < "+arg(sk+"0")+")")
+		}
+		if len(alts) > 0 {
+			conds = append(conds, "("+strings.Join(alts, " OR ")+")")
 		}
 	}
 	if f.PrincipalID != "" {
@@ -154,9 +179,7 @@ func (db *DB) ListRoleAssignments(ctx context.Context, f RoleAssignmentFilter) (
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
-	q += " ORDER BY scope_key, id_key"
-	rs, err := collect(ctx, db.sql, scanRole, q, args...)
-	return rs, wrap("list role assignments", err)
+	return q + " ORDER BY scope_key, id_key", args
 }
 
 // DeleteRoleAssignment deletes a role assignment by ID (case-insensitive);
