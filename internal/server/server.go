@@ -64,7 +64,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		return err
 	}
 
-	db, err := store.Open(ctx, cfg.Store)
+	// The key-encryption key seals Key Vault secret values and the store's
+	// private keys, so it comes before the store.
+	kekPath := filepath.Join(cfg.DataDir, "kek.bin")
+	kek, err := seal.LoadOrCreate(kekPath)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, cfg.Store, store.WithSealer(kek))
+	if errors.Is(err, store.ErrKEKMismatch) {
+		return fmt.Errorf("the store at %s was sealed with a different key-encryption key than %s; restore the original kek.bin: %w",
+			storeLocation(cfg.Store), kekPath, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -116,10 +127,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		VaultURL:           cfg.vaultURL,
 	}, db, verifier, now)
 
-	kek, err := seal.LoadOrCreate(filepath.Join(cfg.DataDir, "kek.bin"))
-	if err != nil {
-		return err
-	}
 	publicPort := ""
 	if u, err := url.Parse(cfg.PublicURL); err == nil {
 		publicPort = u.Port()
@@ -184,6 +191,14 @@ func storeKind(dsn string) string {
 		return k
 	}
 	return "sqlite"
+}
+
+// storeLocation names the store in messages, without credentials.
+func storeLocation(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return strings.TrimPrefix(dsn, "sqlite://")
 }
 
 // rotateKeys reloads every tenant's keys ahead of the keyring's refresh, so
