@@ -38,6 +38,7 @@ func DefaultConfig(getenv func(string) string) Config {
 		MaxFICsPerIdentity: federation.DefaultMaxPerIdentity,
 		VaultDNSSuffix:     "vault.localhost",
 		CacheTTL:           5 * time.Second,
+		Limits:             DefaultLimits(),
 	}
 }
 
@@ -146,10 +147,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	if err != nil {
 		return fmt.Errorf("server: listen: %w", err)
 	}
+	ln = newLimitListener(ln, cfg.Limits, log)
 	srv := &http.Server{
-		Handler:           reqlog.Middleware(log, root),
+		Handler:           cfg.Limits.bodyDeadlines(root.class, reqlog.Middleware(log, root)),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second, // and the TLS handshake's
+		WriteTimeout:      responseTimeout,
+		HTTP2:             &http.HTTP2Config{WriteByteTimeout: responseTimeout},
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
