@@ -112,6 +112,10 @@ Restarts reuse all of them.`,
 	f.IntVar(&cfg.MaxFICsPerIdentity, "max-federated-credentials", cfg.MaxFICsPerIdentity, "Maximum federated identity credentials per identity")
 	f.StringVar(&cfg.VaultDNSSuffix, "vault-dns-suffix", cfg.VaultDNSSuffix, "DNS suffix of Key Vault hosts ({vault}.<suffix>)")
 	f.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "How long cached identities and credentials live (bounds how long other replicas' changes take to apply)")
+	f.IntVar(&cfg.Limits.MaxConns, "max-conns", cfg.Limits.MaxConns, "Maximum open connections; more are closed as they are accepted")
+	f.IntVar(&cfg.Limits.MaxConnsPerClient, "max-conns-per-client", cfg.Limits.MaxConnsPerClient, "Maximum open connections per client address (IPv4 address or IPv6 /64)")
+	f.DurationVar(&cfg.Limits.TokenBody, "body-timeout-token", cfg.Limits.TokenBody, "How long a request body may take to arrive at the token service (and every path but ARM and Key Vault)")
+	f.DurationVar(&cfg.Limits.APIBody, "body-timeout-api", cfg.Limits.APIBody, "How long a request body may take to arrive at ARM and Key Vault")
 	lf.add(c)
 	return c
 }

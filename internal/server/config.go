@@ -40,6 +40,8 @@ type Config struct {
 	// CacheTTL bounds how long changes made by other replicas take to be
 	// seen by this one.
 	CacheTTL time.Duration
+	// Limits bound connections and request bodies.
+	Limits Limits
 }
 
 // DefaultDataDir is $WIF_DATA_DIR, else wif under the user's data
@@ -106,6 +108,7 @@ func (c *Config) Complete() error {
 	if c.CacheTTL <= 0 {
 		c.CacheTTL = 5 * time.Second
 	}
+	errs = append(errs, c.Limits.validate()...)
 	return errors.Join(errs...)
 }
 
