@@ -111,6 +111,7 @@ Restarts reuse all of them.`,
 	f.BoolVar(&cfg.TokenReuse, "token-reuse", false, "Return a still-fresh token minted for the same client, resource and authentication method instead of signing a new one")
 	f.IntVar(&cfg.MaxFICsPerIdentity, "max-federated-credentials", cfg.MaxFICsPerIdentity, "Maximum federated identity credentials per identity")
 	f.StringVar(&cfg.VaultDNSSuffix, "vault-dns-suffix", cfg.VaultDNSSuffix, "DNS suffix of Key Vault hosts ({vault}.<suffix>)")
+	f.StringArrayVar(&cfg.Audiences, "audience", nil, "A resource (URI with a host, or GUID) to issue tokens for besides the Azure ones wif knows, e.g. api://orders (repeatable)")
 	f.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "How long cached identities and credentials live (bounds how long other replicas' changes take to apply)")
 	f.IntVar(&cfg.Limits.MaxConns, "max-conns", cfg.Limits.MaxConns, "Maximum open connections; more are closed as they are accepted")
 	f.IntVar(&cfg.Limits.MaxConnsPerClient, "max-conns-per-client", cfg.Limits.MaxConnsPerClient, "Maximum open connections per client address (IPv4 address or IPv6 /64)")

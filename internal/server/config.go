@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wifproject/wif/internal/oidc"
+	"github.com/wifproject/wif/internal/sts"
 )
 
 // Config is everything "wif serve" can be told.
@@ -37,6 +38,9 @@ type Config struct {
 	TokenReuse         bool
 	MaxFICsPerIdentity int
 	VaultDNSSuffix     string
+	// Audiences are resources, besides the Azure ones wif knows, that the
+	// token service issues tokens for (--audience).
+	Audiences []string
 	// CacheTTL bounds how long changes made by other replicas take to be
 	// seen by this one.
 	CacheTTL time.Duration
@@ -104,6 +108,11 @@ func (c *Config) Complete() error {
 	}
 	if _, err := oidc.ParseFetchPolicy(c.IssuerFetchAllow); err != nil {
 		errs = append(errs, fmt.Errorf("--issuer-fetch-allow: %w", err))
+	}
+	for _, a := range c.Audiences {
+		if err := sts.CheckAudience(a); err != nil {
+			errs = append(errs, fmt.Errorf("--audience: %w", err))
+		}
 	}
 	if c.CacheTTL <= 0 {
 		c.CacheTTL = 5 * time.Second

@@ -117,6 +117,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	stsCfg := sts.DefaultConfig(cfg.PublicURL)
 	stsCfg.TokenLifetime = cfg.TokenLifetime
 	stsCfg.TokenReuse = cfg.TokenReuse
+	if stsCfg.Resources, err = sts.NewResources(cfg.PublicURL, cfg.VaultDNSSuffix, cfg.Audiences); err != nil {
+		return err
+	}
 	keySets := oidc.NewKeySets(oidc.KeySetsConfig{Client: outbound, Now: now})
 	svc := sts.NewService(stsCfg, dir, keySets, keyring, now)
 	verifier := token.NewVerifier(keyring, dir, svc.Issuer, now)

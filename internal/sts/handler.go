@@ -44,10 +44,22 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /common/discovery/instance", h.instanceDiscovery)
 }
 
-// baseURL is the scheme and host the client used, so that discovery
-// documents always match the authority the client was configured with.
-func baseURL(r *http.Request) string {
-	return "https://" + r.Host
+// baseURL is wif's configured public URL, which discovery documents and
+// error URIs name whatever Host the request carried: reflecting the Host
+// header would let anyone who can steer it (a proxy, a shared cache, a
+// rebinding DNS name) point a client's token endpoint and keys elsewhere.
+// Tokens are issued by the public URL too, so MSAL's issuer check holds
+// for clients configured with it.
+func (h *Handler) baseURL() string {
+	return h.svc.cfg.PublicURL
+}
+
+// publicHost is the host (and port) of the public URL.
+func (h *Handler) publicHost() string {
+	if u, err := url.Parse(h.svc.cfg.PublicURL); err == nil {
+		return u.Host
+	}
+	return ""
 }
 
 func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
@@ -63,8 +75,7 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	base := baseURL(r)
-	doc := discoveryDoc(base, tenant)
+	doc := discoveryDoc(h.baseURL(), tenant)
 	w.Header().Set("Cache-Control", "max-age=86400, private")
 	writeJSON(w, http.StatusOK, doc)
 }
@@ -94,14 +105,18 @@ func discoveryDoc(base, tenant string) map[string]any {
 // MSAL takes the tenant "adfs" from the token endpoint path, and the token
 // endpoint resolves the real tenant from the client id.
 func (h *Handler) adfsDiscovery(w http.ResponseWriter, r *http.Request) {
-	doc := discoveryDoc(baseURL(r), "adfs")
-	doc["issuer"] = baseURL(r) + "/adfs"
-	doc["token_endpoint"] = baseURL(r) + "/adfs/oauth2/token"
+	doc := discoveryDoc(h.baseURL(), "adfs")
+	doc["issuer"] = h.baseURL() + "/adfs"
+	doc["token_endpoint"] = h.baseURL() + "/adfs/oauth2/token"
 	writeJSON(w, http.StatusOK, doc)
 }
 
 // instanceDiscovery answers MSAL's instance discovery, for clients whose
-// login.microsoftonline.com resolves to wif.
+// login.microsoftonline.com resolves to wif. The tenant discovery endpoint
+// is under the public URL, and the public host is the alias that lets
+// MSAL accept the issuer there; the authority the client asked about is
+// neither reflected nor needed (MSAL caches a fallback entry for a host
+// the metadata does not list).
 func (h *Handler) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
 	tenant := "common"
 	if ae := r.URL.Query().Get("authorization_endpoint"); ae != "" {
@@ -111,9 +126,9 @@ func (h *Handler) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	host := r.Host
+	host := h.publicHost()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"tenant_discovery_endpoint": baseURL(r) + "/" + tenant + "/v2.0/.well-known/openid-configuration",
+		"tenant_discovery_endpoint": h.baseURL() + "/" + url.PathEscape(tenant) + "/v2.0/.well-known/openid-configuration",
 		"api-version":               "1.1",
 		"metadata": []map[string]any{{
 			"preferred_network": host,
@@ -157,6 +172,10 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	req, perr := ParseRequest(form)
 	if perr != nil {
 		h.fail(w, r, perr)
+		return
+	}
+	if !h.svc.cfg.Resources.Known(req.Audience) {
+		h.fail(w, r, unknownResource(req.Audience, r.PathValue("tenant")))
 		return
 	}
 	iss, err := h.svc.Exchange(r.Context(), r.PathValue("tenant"), req)
@@ -244,7 +263,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		"timestamp":         ts.Format("2006-01-02 15:04:05Z"),
 		"trace_id":          traceID,
 		"correlation_id":    corr,
-		"error_uri":         baseURL(r) + "/error?code=" + strconv.Itoa(e.Code),
+		"error_uri":         h.baseURL() + "/error?code=" + strconv.Itoa(e.Code),
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Grant types and assertion types the token endpoint accepts.
@@ -16,6 +17,11 @@ const (
 
 // maxAssertion bounds an assertion's size; service-account tokens are ~1 KB.
 const maxAssertion = 16 << 10
+
+// maxScope bounds the scope, resource and audience parameters, in bytes.
+// Entra documents no bound; resource URIs are short (a DNS name is at most
+// 253 bytes), and MSAL adds at most the four OpenID Connect scopes.
+const maxScope = 2048
 
 var subjectTokenTypes = map[string]bool{
 	"urn:ietf:params:oauth:token-type:jwt":          true,
@@ -100,8 +106,14 @@ func ParseRequest(form Values) (Request, *Error) {
 			}
 			req.Audience = aud
 		case get("resource") != "":
+			if err := checkScopeText("resource", get("resource")); err != nil {
+				return Request{}, err
+			}
 			req.Audience = strings.TrimSuffix(get("resource"), "/.default")
 		case get("audience") != "":
+			if err := checkScopeText("audience", get("audience")); err != nil {
+				return Request{}, err
+			}
 			req.Audience = strings.TrimSuffix(get("audience"), "/.default")
 		default:
 			return Request{}, missingParam("scope")
@@ -124,6 +136,9 @@ func audienceFromScope(scope string) (string, *Error) {
 	if strings.TrimSpace(scope) == "" {
 		return "", missingParam("scope")
 	}
+	if err := checkScopeText("scope", scope); err != nil {
+		return "", err
+	}
 	var resource []string
 	for _, s := range strings.Fields(scope) {
 		switch strings.ToLower(s) {
@@ -143,6 +158,31 @@ func audienceFromScope(scope string) (string, *Error) {
 		return "", invalidScope(resource[0], "it must be a resource followed by '/.default'")
 	}
 	return aud, nil
+}
+
+// checkScopeText bounds a scope, resource or audience parameter and
+// refuses control and formatting characters (such as U+202E, which would
+// reverse the text of the resource wherever it is shown) and invalid UTF-8.
+// Neither answer echoes the value.
+func checkScopeText(param, v string) *Error {
+	for _, r := range v {
+		if unprintable(r) {
+			return &Error{Code: 70011, Err: "invalid_scope", Desc: fmt.Sprintf("The provided value for the input parameter '%s' isn't valid: it contains the control or formatting character %U.", param, r)}
+		}
+	}
+	if len(v) > maxScope {
+		return &Error{Code: 70011, Err: "invalid_scope", Desc: fmt.Sprintf("The provided value for the input parameter '%s' isn't valid: it is %d bytes long, more than the %d allowed.", param, len(v), maxScope)}
+	}
+	return nil
+}
+
+// unprintable reports the characters a resource may not hold: control and
+// formatting characters (Unicode Cc and Cf, which include the bidirectional
+// overrides), and the replacement character that stands for invalid UTF-8.
+// A tab or line break is a control character; a scope's resources are
+// separated by spaces.
+func unprintable(r rune) bool {
+	return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError
 }
 
 func missingParam(name string) *Error {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -268,6 +269,83 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if r.Grant != GrantClientCredentials && r.Grant != GrantTokenExchange {
 			t.Fatalf("accepted grant %q", r.Grant)
+		}
+		if len(r.Audience) > maxScope || strings.IndexFunc(r.Audience, unprintable) >= 0 || !utf8.ValidString(r.Audience) {
+			t.Fatalf("accepted audience %q: too long, unprintable or invalid UTF-8", r.Audience)
+		}
+	})
+}
+
+// TestParseRequestScopeText: scope, resource and audience parameters are
+// bounded (maxScope bytes) and hold no control or formatting characters.
+func TestParseRequestScopeText(t *testing.T) {
+	cc := func(scope string) url.Values {
+		return url.Values{"grant_type": {GrantClientCredentials}, "client_id": {testClientID}, "client_secret": {"s"}, "scope": {scope}}
+	}
+	tx := func(k, v string) url.Values {
+		return url.Values{"grant_type": {GrantTokenExchange}, "client_id": {testClientID}, "subject_token": {fakeJWT},
+			"subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, k: {v}}
+	}
+	atLimit := "https://" + strings.Repeat("a", maxScope-len("https:///.default")) + "/.default"
+	for _, ok := range []url.Values{cc(atLimit), cc("https://vault.localhost:8443/.default openid"), cc("https://日本.example/.default"), tx("resource", atLimit[:maxScope-len("/.default")])} {
+		if _, err := ParseRequest(ok); err != nil {
+			t.Errorf("ParseRequest(%.60q…) = %v", ok.Encode(), err)
+		}
+	}
+	for _, bad := range []url.Values{
+		cc(atLimit + "x"), cc(strings.Repeat("a", 20000) + "/.default"),
+		cc("\u202ehttps://vault.localhost/.default"), cc("https://vault.localhost/.default\u200b"),
+		cc("https://vault.localhost\x00/.default"), cc("https://vault.localhost/.default\x7f"),
+		cc("https://vault.localhost/.default\nopenid"), cc("https://v\xffault.localhost/.default"),
+		tx("resource", "https://x\u202e"), tx("resource", "https://"+strings.Repeat("a", maxScope)),
+		tx("audience", "https://x\x1b[31m"), tx("scope", "https://x\u2066/.default"),
+	} {
+		_, err := ParseRequest(bad)
+		if err == nil || err.Code != 70011 || err.Err != "invalid_scope" {
+			t.Errorf("ParseRequest(%.60q…) = %v, want AADSTS70011 invalid_scope", bad.Encode(), err)
+			continue
+		}
+		if len(err.Desc) > 300 || strings.ContainsFunc(err.Desc, unprintable) {
+			t.Errorf("ParseRequest(%.60q…): description echoes the input: %.300q", bad.Encode(), err.Desc)
+		}
+	}
+}
+
+// FuzzResources checks that Known never panics, that a known resource is
+// printable, and that the case of scheme and host and a trailing slash do
+// not matter.
+func FuzzResources(f *testing.F) {
+	rs, err := NewResources("https://wif.example:8443", "vault.localhost", []string{"api://orders", "https://api.contoso.com/v1"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"https://management.azure.com/", "https://myvault.vault.localhost:8443", "https://wif.example:8443/", "api://orders",
+		"https://api.contoso.com/v1/", "https://x.blob.core.windows.net", "https://a@b/", "https://[::1]:80", "\u202ehttps://vault.azure.net", "0b3c1a5e-4b6f-4c4e-9d51-3c1f4a2b7e10"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		known := rs.Known(s)
+		c, ok := canonicalResource(s)
+		if known && !ok {
+			t.Fatalf("Known(%q) without a canonical form", s)
+		}
+		if !ok {
+			return
+		}
+		if c2, ok := canonicalResource(c); !ok || c2 != c {
+			t.Fatalf("canonicalResource(%q) = %q, and of that %q, %v", s, c, c2, ok)
+		}
+		if rs.Known(c) != known {
+			t.Fatalf("Known(%q) = %v but Known(canonical %q) = %v", s, known, c, !known)
+		}
+		if known && strings.ContainsFunc(s, unprintable) {
+			t.Fatalf("Known(%q): unprintable", s)
+		}
+		if scheme, rest, found := strings.Cut(s, "://"); found && !strings.HasSuffix(s, "/") {
+			variant := strings.ToUpper(scheme) + "://" + rest + "/"
+			if rs.Known(variant) != known {
+				t.Fatalf("Known(%q) = %v, Known(%q) = %v", s, known, variant, !known)
+			}
 		}
 	})
 }

@@ -40,13 +40,19 @@ type Config struct {
 	Leeway time.Duration
 	// MaxAssertionLifetime is the longest exp-iat accepted (Entra: 25 h).
 	MaxAssertionLifetime time.Duration
+	// Resources are the audiences tokens are issued for; the token
+	// endpoint answers any other with AADSTS500011. Nil knows none.
+	Resources *Resources
 }
 
 // DefaultConfig returns Entra's defaults: 1 h tokens, 5 min leeway, 25 h
-// maximum assertion lifetime.
+// maximum assertion lifetime; and the resources of a wif at publicURL with
+// its vaults under vault.localhost.
 func DefaultConfig(publicURL string) Config {
+	resources, _ := NewResources(publicURL, "vault.localhost", nil)
 	return Config{
 		PublicURL:            strings.TrimSuffix(publicURL, "/"),
+		Resources:            resources,
 		TokenLifetime:        time.Hour,
 		ReuseWindow:          5 * time.Minute,
 		Leeway:               5 * time.Minute,
