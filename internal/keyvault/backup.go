@@ -1,12 +1,18 @@
 package keyvault
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/wifproject/wif/internal/store"
 )
@@ -108,4 +114,77 @@ func openBackup(s Sealer, value string) (backupBlob, error) {
 func toBackupVersion(v store.SecretVersion, value []byte) backupVersion {
 	return backupVersion{Version: v.Version, Value: value, ContentType: v.ContentType, Tags: v.Tags, Enabled: v.Enabled,
 		NotBefore: nanos(v.NotBefore), Expires: nanos(v.Expires), Created: nanos(v.CreatedAt), Updated: nanos(v.UpdatedAt)}
+}
+
+// Restores buffer their body (up to maxRestoreBody) and hold a few times
+// that while they open, decode and reseal it. restoreMemory bounds the
+// bodies of the restores in progress together; a restore that does not fit
+// within restoreWait is throttled.
+const (
+	restoreMemory = 32 << 20
+	restoreWait   = 5 * time.Second
+)
+
+// restoreBudget is a semaphore weighted by body bytes.
+type restoreBudget struct {
+	sem  *semaphore.Weighted
+	size int64
+	wait time.Duration
+}
+
+func newRestoreBudget(size int64, wait time.Duration) *restoreBudget {
+	return &restoreBudget{sem: semaphore.NewWeighted(size), size: size, wait: wait}
+}
+
+// acquire takes n bytes (at most the budget's size), waiting for them up to
+// b.wait, and returns the function that gives them back. Over the bound it
+// fails with Key Vault's 429.
+func (b *restoreBudget) acquire(ctx context.Context, n int64) (func(), error) {
+	n = min(n, b.size)
+	if !b.sem.TryAcquire(n) {
+		ctx, cancel := context.WithTimeout(ctx, b.wait)
+		err := b.sem.Acquire(ctx, n)
+		cancel()
+		if err != nil {
+			return nil, throttled("too many secrets are being restored at once")
+		}
+	}
+	return func() { b.sem.Release(n) }, nil
+}
+
+// readRestoreBody reads a restore's body within the budget; release gives
+// its share back once the restore is done with the body and what it
+// decoded from it. A body whose length is declared is read into a buffer
+// of that size; one of unknown length is charged twice the limit, which
+// its growing buffer may reach.
+func (h *Handler) readRestoreBody(r *http.Request) (body []byte, release func(), err error) {
+	n := r.ContentLength
+	switch {
+	case n > maxRestoreBody:
+		return nil, nil, badParameter("The request body is larger than %d bytes.", maxRestoreBody)
+	case n < 0:
+		n = 2 * maxRestoreBody
+	}
+	release, err = h.restores.acquire(r.Context(), n)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			release()
+			return nil, nil, badParameter("The request body could not be read.")
+		}
+		return body, release, nil
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxRestoreBody+1)); err != nil {
+		release()
+		return nil, nil, badParameter("The request body could not be read.")
+	}
+	if buf.Len() > maxRestoreBody {
+		release()
+		return nil, nil, badParameter("The request body is larger than %d bytes.", maxRestoreBody)
+	}
+	return buf.Bytes(), release, nil
 }

@@ -12,6 +12,8 @@ type Error struct {
 	Code    string
 	Message string
 	Inner   string // innererror.code; "" for none
+	// RetryAfter, in seconds, is sent as Retry-After when positive.
+	RetryAfter int
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -26,6 +28,7 @@ const (
 	CodeVaultNotFound    = "VaultNotFound"
 	CodeNotFound         = "NotFound"
 	CodeMethodNotAllowed = "MethodNotAllowed"
+	CodeThrottled        = "Throttled"
 	CodeInternal         = "InternalServerError"
 )
 
@@ -47,6 +50,13 @@ func deletedSecretNotFound(name string) *Error {
 func deletedConflict(name string) *Error {
 	return &Error{Status: http.StatusConflict, Code: CodeConflict, Inner: "ObjectIsDeletedButRecoverable",
 		Message: "Secret " + name + " is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged."}
+}
+
+// throttled is Key Vault's 429, which the Azure SDKs retry after
+// Retry-After.
+func throttled(reason string) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeThrottled, RetryAfter: 1,
+		Message: "Request was not processed because too many requests were received. Reason: " + reason + "."}
 }
 
 func unauthorized(msg string) *Error {

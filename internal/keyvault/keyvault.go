@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -100,6 +101,7 @@ type Handler struct {
 	audiences  []string // the resource, as Verify takes it
 	roles      map[string]rbac.RoleDefinition
 	cache      *authCache
+	restores   *restoreBudget
 }
 
 // NewHandler returns the data plane.
@@ -110,7 +112,8 @@ func NewHandler(cfg Config, deps Deps) *Handler {
 		cfg.Port = ""
 	}
 	h := &Handler{cfg: cfg, deps: deps, suffix: "." + cfg.DNSSuffix, hostSuffix: "." + cfg.DNSSuffix,
-		roles: map[string]rbac.RoleDefinition{}, cache: newAuthCache(deps.CacheTTL, deps.Now)}
+		roles: map[string]rbac.RoleDefinition{}, cache: newAuthCache(deps.CacheTTL, deps.Now),
+		restores: newRestoreBudget(restoreMemory, restoreWait)}
 	if cfg.Port != "" {
 		h.hostSuffix += ":" + cfg.Port
 	}
@@ -327,6 +330,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *call, err erro
 	reqlog.Add(r.Context(), slog.String("error_code", e.Code))
 	if e.Status == http.StatusUnauthorized && c != nil {
 		w.Header().Set("WWW-Authenticate", h.challenge(c.vault.TenantID))
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	writeJSON(w, e.Status, e.body())
 }

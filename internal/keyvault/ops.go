@@ -377,10 +377,11 @@ func (h *Handler) backup(c *call) (int, any, error) {
 }
 
 func (h *Handler) restore(c *call) (int, any, error) {
-	body, err := readBody(c.r, maxRestoreBody)
+	body, release, err := h.readRestoreBody(c.r)
 	if err != nil {
 		return 0, nil, err
 	}
+	defer release()
 	if len(body) == 0 {
 		return 0, nil, badParameter("The request body is empty.")
 	}
