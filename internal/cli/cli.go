@@ -86,7 +86,7 @@ func (e *env) serveCmd() *cobra.Command {
 		Long: `Run the wif server over HTTPS. On first start it creates, in --data-dir:
   ca.pem / ca-key.pem   a local CA that clients must trust
   wif.db                the SQLite store (unless --store says otherwise)
-  kek.bin               the key that encrypts Key Vault secret values (back it up with the store)
+  kek.bin               the key that seals Key Vault secret values and signing keys (back it up with the store)
   bootstrap.json        tenant, subscription and an admin service principal with Owner
 Restarts reuse all of them.`,
 		Args: cobra.NoArgs,
