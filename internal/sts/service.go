@@ -228,8 +228,9 @@ func fetchError(ctx context.Context, issuer string, err error) *Error {
 // (res.KeyIssuer). It never fetches an issuer that only the caller named;
 // an unrelated issuer costs no I/O at all. For an issuer that differs from
 // the configured one only by a trailing slash, whose discovery URL is the
-// configured one's, the presented issuer is tried too, since the discovery
-// document names one of the two.
+// configured one's, the presented issuer is tried too if the configured
+// one's keys cannot be had, since the discovery document names one of the
+// two.
 func (s *Service) hint(ctx context.Context, a *oidc.Assertion, res federation.Result) string {
 	if res.Reason == "" {
 		return ""
@@ -248,10 +249,11 @@ func (s *Service) hint(ctx context.Context, a *oidc.Assertion, res federation.Re
 			reqlog.Add(ctx, slog.String("hint_key_error", err.Error()))
 			continue
 		}
-		if a.Verify(key) == nil {
-			reqlog.Add(ctx, slog.Bool("hint_shown", true))
-			return res.Reason
+		if a.Verify(key) != nil {
+			break // the issuer's key does not verify it: no other issuer will
 		}
+		reqlog.Add(ctx, slog.Bool("hint_shown", true))
+		return res.Reason
 	}
 	return ""
 }
