@@ -574,6 +574,8 @@ func TestBadInput(t *testing.T) {
 		{"invalid name on get", "GET", "/secrets/b.c/", nil, 400, "BadParameter"},
 		{"deleted name", "PUT", "/secrets/held", map[string]string{"value": "v"}, 409, "Conflict"},
 		{"malformed patch", "PATCH", "/secrets/s1/", `[]`, 400, "BadParameter"},
+		{"null body", "PUT", "/secrets/s1", `null`, 400, "BadParameter"},
+		{"null patch", "PATCH", "/secrets/s1/", "\t null \n", 400, "BadParameter"},
 		{"restore garbage", "POST", "/secrets/restore", map[string]string{"value": "!!!"}, 400, "BadParameter"},
 		{"restore empty", "POST", "/secrets/restore", `{}`, 400, "BadParameter"},
 		{"restore sealed garbage", "POST", "/secrets/restore", map[string]string{"value": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"}, 400, "BadParameter"},

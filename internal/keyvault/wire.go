@@ -1,6 +1,7 @@
 package keyvault
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
@@ -63,6 +64,10 @@ func decodeSetRequest(body []byte) (setRequest, *Error) {
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return req, badParameter("The request body is not valid JSON: %s", truncate(err.Error()))
+	}
+	// encoding/json decodes null into a struct as nothing at all.
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		return req, badParameter("The request body must be a JSON object, not null.")
 	}
 	return req, nil
 }
