@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -320,6 +321,11 @@ func decode(q *request, v any) error {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return errf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request content is larger than %d bytes.", maxBody)
+		}
+		// An error of the connection (a body cut by its deadline, a reset)
+		// names addresses: it is not echoed.
+		if ne := net.Error(nil); errors.As(err, &ne) {
+			return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content could not be read.")
 		}
 		return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
 	}

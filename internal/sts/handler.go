@@ -222,7 +222,8 @@ func readForm(w http.ResponseWriter, r *http.Request) (Form, *Error) {
 		if errors.As(err, &mbe) {
 			return nil, errorf(90023, "invalid_request", "The request body is larger than %d bytes.", maxBody)
 		}
-		return nil, errorf(90023, "invalid_request", "The request body could not be read: %v", err)
+		// The error (a deadline, a reset) names addresses: not echoed.
+		return nil, errorf(90023, "invalid_request", "The request body could not be read.")
 	}
 	form, err := ParseForm(make(Form, 0, 12), buf.String())
 	if err == nil {
