@@ -40,6 +40,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{tenant}/discovery/keys", h.jwks)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", h.token)
 	mux.HandleFunc("POST /{tenant}/oauth2/token", h.token)
+	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", h.notPost)
+	mux.HandleFunc("/{tenant}/oauth2/token", h.notPost)
 	mux.HandleFunc("GET /adfs/.well-known/openid-configuration", h.adfsDiscovery)
 	mux.HandleFunc("GET /common/discovery/instance", h.instanceDiscovery)
 }
@@ -204,6 +206,11 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(b.String()))
 }
 
+// notPost answers the token endpoint's other methods as Entra does.
+func (h *Handler) notPost(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, errorf(900561, "invalid_request", "The endpoint only accepts POST requests. Received a %s request.", truncate(r.Method)))
+}
+
 // readForm merges the urlencoded body and the query string.
 func readForm(w http.ResponseWriter, r *http.Request) (Form, *Error) {
 	// A request without Content-Type is parsed as a form anyway, as Entra does.
@@ -231,6 +238,15 @@ func readForm(w http.ResponseWriter, r *http.Request) (Form, *Error) {
 	}
 	if err != nil {
 		return nil, errorf(90023, "invalid_request", "The request could not be parsed as a form: %v", err)
+	}
+	// RFC 6749 3.2: a parameter must not be sent more than once, in the body
+	// or the query string; which copy wins must never be a question.
+	for i, p := range form {
+		for _, q := range form[:i] {
+			if p.Name == q.Name {
+				return nil, errorf(90023, "invalid_request", "The request has the parameter '%s' more than once.", truncate(p.Name))
+			}
+		}
 	}
 	return form, nil
 }

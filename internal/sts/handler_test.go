@@ -81,7 +81,8 @@ func TestHandlerToken(t *testing.T) {
 		{"content type with charset", v2, form + "; charset=utf-8", secretBody, 200, 0, ""},
 		{"no content type", v2, "", secretBody, 200, 0, ""},
 		{"query string", v2 + "?" + secretBody, form, "", 200, 0, ""},
-		{"body wins over query", v2 + "?client_secret=wrong", form, secretBody, 200, 0, ""},
+		{"parameter in body and query", v2 + "?client_secret=wrong", form, secretBody, 400, 90023, ""},
+		{"parameter twice in the body", v2, form, secretBody + "&client_secret=s3cret", 400, 90023, ""},
 		{"bad escape", v2, form, secretBody + "&x=%zz", 400, 90023, ""},
 		{"assertion, MSAL Go body", v2, form, "claims=%7B%22access_token%22%3A%7B%22xms_cc%22%3A%7B%22values%22%3A%5B%22CP1%22%5D%7D%7D%7D&client_assertion=" +
 			mint(t, f.clock.Now(), assertion{}) + "%0A&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_id=" + testClientID +
