@@ -206,6 +206,10 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(b.String()))
 }
 
+// decisive are the parameters ParseRequest reads.
+var decisive = map[string]bool{"audience": true, "client_assertion": true, "client_assertion_type": true, "client_id": true,
+	"client_secret": true, "grant_type": true, "resource": true, "scope": true, "subject_token": true, "subject_token_type": true}
+
 // notPost answers the token endpoint's other methods as Entra does.
 func (h *Handler) notPost(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, r, errorf(900561, "invalid_request", "The endpoint only accepts POST requests. Received a %s request.", truncate(r.Method)))
@@ -240,8 +244,13 @@ func readForm(w http.ResponseWriter, r *http.Request) (Form, *Error) {
 		return nil, errorf(90023, "invalid_request", "The request could not be parsed as a form: %v", err)
 	}
 	// RFC 6749 3.2: a parameter must not be sent more than once, in the body
-	// or the query string; which copy wins must never be a question.
+	// or the query string; which copy of one that decides the request wins
+	// must never be a question. (Clients repeat others, such as
+	// client-request-id, which @azure/identity sends in both.)
 	for i, p := range form {
+		if !decisive[p.Name] {
+			continue
+		}
 		for _, q := range form[:i] {
 			if p.Name == q.Name {
 				return nil, errorf(90023, "invalid_request", "The request has the parameter '%s' more than once.", truncate(p.Name))
