@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -43,12 +42,17 @@ type Config struct {
 type Handler struct {
 	cfg      Config
 	db       *store.DB
-	verifier *token.Verifier
+	verifier Verifier
 	now      func() time.Time
 }
 
+// Verifier checks access tokens; *token.Verifier is one.
+type Verifier interface {
+	Verify(ctx context.Context, raw string, audiences ...string) (*token.Claims, error)
+}
+
 // NewHandler wires the control plane.
-func NewHandler(cfg Config, db *store.DB, v *token.Verifier, now func() time.Time) *Handler {
+func NewHandler(cfg Config, db *store.DB, v Verifier, now func() time.Time) *Handler {
 	return &Handler{cfg: cfg, db: db, verifier: v, now: now}
 }
 
@@ -75,10 +79,11 @@ type caller struct {
 	ClientID    string
 }
 
-// request is a routed ARM request: decoded path segments and the caller.
+// request is a routed ARM request: the parsed path and the caller.
 type request struct {
 	r      *http.Request
-	seg    []string // decoded path segments
+	id     resourcePath
+	seg    []string // id.seg: the decoded path segments, for routing
 	caller caller
 }
 
@@ -91,19 +96,24 @@ func (q *request) lower(i int) string {
 }
 
 // ServeHTTP routes ARM requests case-insensitively on the escaped path, so
-// that a percent-encoded "/" inside a name cannot change the route.
+// that a percent-encoded "/" inside a name cannot change the route. The
+// path is parsed and every name checked before anything else happens.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	seg, err := splitPath(r.URL.EscapedPath())
+	id, err := parseResourcePath(r.URL.EscapedPath())
 	if err != nil {
-		h.fail(w, r, errf(http.StatusBadRequest, "InvalidRequestUri", "The request URI is invalid: %v", err))
+		h.fail(w, r, err)
 		return
 	}
-	q := &request{r: r, seg: seg}
-	if strings.EqualFold(strings.Join(seg, "/"), "metadata/endpoints") && r.Method == http.MethodGet {
+	q := &request{r: r, id: id, seg: id.seg}
+	if strings.EqualFold(strings.Join(q.seg, "/"), "metadata/endpoints") && r.Method == http.MethodGet {
 		h.metadata(w, r)
 		return
 	}
 	if err := h.authenticate(q); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkAPIVersion(r.URL.Query()); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -139,28 +149,10 @@ func created(body any) (response, error) {
 	return response{status: http.StatusCreated, body: body}, nil
 }
 
-func splitPath(escaped string) ([]string, error) {
-	var seg []string
-	for _, s := range strings.Split(strings.Trim(escaped, "/"), "/") {
-		if s == "" {
-			continue
-		}
-		d, err := url.PathUnescape(s)
-		if err != nil {
-			return nil, err
-		}
-		if d == "." || d == ".." {
-			return nil, fmt.Errorf("path segment %q is not allowed", d)
-		}
-		seg = append(seg, d)
-	}
-	return seg, nil
-}
-
 func (h *Handler) route(q *request) (response, error) {
 	m := q.r.Method
-	if k := authzIndex(q.seg); k >= 0 {
-		return h.authorization(q, k)
+	if q.id.authz >= 0 {
+		return h.authorization(q)
 	}
 	switch {
 	case q.lower(0) == "tenants" && len(q.seg) == 1 && m == http.MethodGet:
@@ -184,9 +176,9 @@ func (h *Handler) route(q *request) (response, error) {
 	case len(q.seg) == 4 && q.lower(2) == "resourcegroups":
 		return h.group(q, sub)
 	case len(q.seg) == 3 && q.lower(2) == "resources" && m == http.MethodGet:
-		return h.listResources(q, sub, "")
+		return h.listResources(q, sub)
 	case len(q.seg) == 5 && q.lower(2) == "resourcegroups" && q.lower(4) == "resources" && m == http.MethodGet:
-		return h.listResources(q, sub, q.seg[3])
+		return h.listResources(q, sub)
 	case len(q.seg) == 3 && q.lower(2) == "providers" && m == http.MethodGet:
 		return ok(map[string]any{"value": providers()})
 	case len(q.seg) == 4 && q.lower(2) == "providers" && m == http.MethodGet:
@@ -199,32 +191,32 @@ func (h *Handler) route(q *request) (response, error) {
 	case len(q.seg) == 6 && q.lower(2) == "providers" && q.lower(3) == "microsoft.resources" && (q.lower(4) == "operationstatuses" || q.lower(4) == "operationresults") && m == http.MethodGet:
 		return h.operationStatus(q)
 	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.keyvault" && q.lower(4) == "vaults" && m == http.MethodGet:
-		return h.listVaults(q, sub, "")
+		return h.listVaults(q, sub)
 	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.keyvault" && q.lower(4) == "checknameavailability" && m == http.MethodPost:
 		return h.checkVaultName(q)
 	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.containerservice" && q.lower(4) == "managedclusters" && m == http.MethodGet:
-		return h.listClusters(q, sub, "")
+		return h.listClusters(q, sub)
 	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.containerservice" && q.lower(6) == "managedclusters":
 		switch {
 		case len(q.seg) == 7 && m == http.MethodGet:
-			return h.listClusters(q, sub, q.seg[3])
+			return h.listClusters(q, sub)
 		case len(q.seg) == 8 || len(q.seg) == 9:
 			return h.managedCluster(q, sub)
 		}
 	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.keyvault" && q.lower(6) == "vaults":
 		switch {
 		case len(q.seg) == 7 && m == http.MethodGet:
-			return h.listVaults(q, sub, q.seg[3])
+			return h.listVaults(q, sub)
 		case len(q.seg) == 8:
 			return h.vault(q, sub)
 		}
 	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.managedidentity" && q.lower(4) == "userassignedidentities" && m == http.MethodGet:
-		return h.listIdentities(q, sub, "")
+		return h.listIdentities(q, sub)
 	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.managedidentity" && q.lower(6) == "userassignedidentities":
 		switch len(q.seg) {
 		case 7:
 			if m == http.MethodGet {
-				return h.listIdentities(q, sub, q.seg[3])
+				return h.listIdentities(q, sub)
 			}
 		case 8:
 			return h.identity(q, sub)
@@ -277,10 +269,10 @@ func (h *Handler) authenticate(q *request) error {
 
 // subscription loads segment 1 as a subscription of the caller's tenant.
 func (h *Handler) subscription(q *request) (store.Subscription, error) {
-	if len(q.seg) < 2 {
+	id := q.id.Subscription
+	if id == "" {
 		return store.Subscription{}, notFoundPath(q)
 	}
-	id := q.seg[1]
 	sub, err := h.db.GetSubscription(q.r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

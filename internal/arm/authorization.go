@@ -29,94 +29,64 @@ func authzIndex(seg []string) int {
 	return -1
 }
 
-// scopeOf renders the scope formed by the first n segments, canonicalising
-// the casing of the well-known segment names.
-func scopeOf(seg []string) string {
-	if len(seg) == 0 {
-		return "/"
-	}
-	out := make([]string, len(seg))
-	for i, s := range seg {
-		switch {
-		case i == 0 && strings.EqualFold(s, "subscriptions"):
-			out[i] = "subscriptions"
-		case i == 2 && strings.EqualFold(s, "resourceGroups"):
-			out[i] = "resourceGroups"
-		case strings.EqualFold(s, "providers"):
-			out[i] = "providers"
-		default:
-			out[i] = s
-		}
-	}
-	return "/" + strings.Join(out, "/")
-}
-
-// checkScope verifies that the scope exists and belongs to the caller's
-// tenant: the root, a subscription, a resource group, or a resource in it.
-func (h *Handler) checkScope(q *request, seg []string) error {
-	if len(seg) == 0 {
+// checkScope verifies that the scope of an extension path is one wif
+// knows, that it exists and that it belongs to the caller's tenant: the
+// root, a subscription, a resource group, a resource in it, or a secret of
+// a vault. The scope is q.id's, which is what authorisation checks.
+func (h *Handler) checkScope(q *request) error {
+	p := q.id
+	if p.authz == 0 {
 		return nil
 	}
-	if !strings.EqualFold(seg[0], "subscriptions") || len(seg) < 2 {
-		return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
+	invalid := errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", "/"+strings.Join(q.seg[:p.authz], "/"))
+	if p.authz != p.scopeSegments() || p.Subscription == "" {
+		return invalid
 	}
-	sub := &request{r: q.r, seg: seg, caller: q.caller}
-	s, err := h.subscription(sub)
-	if err != nil || len(seg) == 2 {
+	s, err := h.subscription(q)
+	if err != nil || p.ResourceGroup == "" {
 		return err
 	}
-	if len(seg) < 4 || !strings.EqualFold(seg[2], "resourceGroups") {
-		return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
-	}
-	if _, err := h.db.GetResourceGroup(q.ctx(), s.ID, seg[3]); errors.Is(err, store.ErrNotFound) {
-		return groupNotFound(seg[3])
+	if _, err := h.db.GetResourceGroup(q.ctx(), s.ID, p.ResourceGroup); errors.Is(err, store.ErrNotFound) {
+		return groupNotFound(p.ResourceGroup)
 	} else if err != nil {
 		return err
 	}
-	if len(seg) == 4 {
+	if p.Name == "" {
 		return nil
 	}
-	// A single secret of a vault is a scope too (Key Vault data actions).
-	if len(seg) == 10 && strings.EqualFold(seg[4], "providers") && strings.EqualFold(seg[5], "Microsoft.KeyVault") &&
-		strings.EqualFold(seg[6], "vaults") && strings.EqualFold(seg[8], "secrets") && keyvault.ValidSecretName(seg[9]) {
-		if _, err := h.db.GetVault(q.ctx(), s.ID, seg[3], seg[7]); errors.Is(err, store.ErrNotFound) {
-			return errf(http.StatusNotFound, "ResourceNotFound", "The Resource 'Microsoft.KeyVault/vaults/%s' under resource group '%s' was not found.", seg[7], seg[3])
-		} else if err != nil {
-			return err
+	resourceType := p.Namespace + "/" + p.Type
+	if p.ChildName != "" {
+		// A single secret of a vault is a scope too (Key Vault data actions).
+		if resourceType != typeVault || p.ChildType != "secrets" || !keyvault.ValidSecretName(p.ChildName) {
+			return invalid
 		}
-		return nil
 	}
-	if len(seg) == 8 && strings.EqualFold(seg[4], "providers") {
-		var err error
-		switch {
-		case strings.EqualFold(seg[5], "Microsoft.ManagedIdentity") && strings.EqualFold(seg[6], "userAssignedIdentities"):
-			_, err = h.db.GetIdentity(q.ctx(), s.ID, seg[3], seg[7])
-		case strings.EqualFold(seg[5], "Microsoft.KeyVault") && strings.EqualFold(seg[6], "vaults"):
-			_, err = h.db.GetVault(q.ctx(), s.ID, seg[3], seg[7])
-		case strings.EqualFold(seg[5], "Microsoft.ContainerService") && strings.EqualFold(seg[6], "managedClusters"):
-			_, err = h.db.GetCluster(q.ctx(), s.ID, seg[3], seg[7])
-		default:
-			return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return errf(http.StatusNotFound, "ResourceNotFound", "The Resource '%s/%s/%s' under resource group '%s' was not found.", seg[5], seg[6], seg[7], seg[3])
-		}
-		return err
+	switch resourceType {
+	case typeIdentity:
+		_, err = h.db.GetIdentity(q.ctx(), s.ID, p.ResourceGroup, p.Name)
+	case typeVault:
+		_, err = h.db.GetVault(q.ctx(), s.ID, p.ResourceGroup, p.Name)
+	case "Microsoft.ContainerService/managedClusters":
+		_, err = h.db.GetCluster(q.ctx(), s.ID, p.ResourceGroup, p.Name)
+	default:
+		return invalid
 	}
-	return errf(http.StatusBadRequest, "InvalidScope", "The scope '%s' is not valid for this operation.", scopeOf(seg))
+	if errors.Is(err, store.ErrNotFound) {
+		return errf(http.StatusNotFound, "ResourceNotFound", "The Resource '%s/%s' under resource group '%s' was not found.", resourceType, p.Name, p.ResourceGroup)
+	}
+	return err
 }
 
 // authorization serves roleDefinitions and roleAssignments at any scope.
-func (h *Handler) authorization(q *request, k int) (response, error) {
-	scopeSeg, rest := q.seg[:k], q.seg[k+2:]
-	scope := scopeOf(scopeSeg)
-	if err := h.checkScope(q, scopeSeg); err != nil {
+func (h *Handler) authorization(q *request) (response, error) {
+	scope := q.id.scope()
+	if err := h.checkScope(q); err != nil {
 		return response{}, err
 	}
-	kind := strings.ToLower(rest[0])
+	rest := q.seg[q.id.authz+2:]
 	switch {
-	case kind == "roledefinitions" && q.r.Method == http.MethodGet:
-		if len(scopeSeg) > 0 {
+	case q.id.Extension == "roleDefinitions" && q.r.Method == http.MethodGet:
+		if q.id.authz > 0 {
 			if err := h.authorize(q, "Microsoft.Authorization/roleDefinitions/read", scope); err != nil {
 				return response{}, err
 			}
@@ -131,7 +101,7 @@ func (h *Handler) authorization(q *request, k int) (response, error) {
 			}
 			return ok(roleDefinitionJSON(scope, def))
 		}
-	case kind == "roleassignments":
+	case q.id.Extension == "roleAssignments":
 		switch {
 		case len(rest) == 1 && q.r.Method == http.MethodGet:
 			if err := h.authorize(q, "Microsoft.Authorization/roleAssignments/read", scope); err != nil {
@@ -249,17 +219,13 @@ func (h *Handler) listRoleAssignments(q *request, scope string) (response, error
 			return response{}, errf(http.StatusBadRequest, "InvalidFilter", "The filter '%s' is not supported. Supported: atScope(), principalId eq '{id}', assignedTo('{id}').", filter)
 		}
 	}
-	all, err := h.db.ListRoleAssignments(q.ctx(), store.RoleAssignmentFilter{PrincipalID: principal})
+	as, err := h.db.ListRoleAssignments(q.ctx(), store.RoleAssignmentFilter{Scope: scope, AtOrAbove: true, Below: !atScope, PrincipalID: principal})
 	if err != nil {
 		return response{}, err
 	}
-	value := []any{}
-	for _, a := range all {
-		above := rbac.ScopeContains(a.Scope, scope)
-		below := rbac.ScopeContains(scope, a.Scope)
-		if above || (below && !atScope) {
-			value = append(value, roleAssignmentJSON(a))
-		}
+	value := make([]any, 0, len(as))
+	for _, a := range as {
+		value = append(value, roleAssignmentJSON(a))
 	}
 	return ok(map[string]any{"value": value})
 }

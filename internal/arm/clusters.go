@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -15,8 +14,6 @@ import (
 )
 
 const typeCluster = "Microsoft.ContainerService/ManagedClusters"
-
-var clusterName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$|^[a-zA-Z0-9]$`)
 
 func clusterScope(sub, rg, name string) string {
 	return groupScope(sub, rg) + "/providers/Microsoft.ContainerService/managedClusters/" + name
@@ -81,11 +78,11 @@ func (h *Handler) clusterJSON(c store.Cluster) map[string]any {
 	}
 }
 
-func (h *Handler) listClusters(q *request, sub store.Subscription, rg string) (response, error) {
-	if err := h.authorizeList(q, sub, rg, "Microsoft.ContainerService/managedClusters/read"); err != nil {
+func (h *Handler) listClusters(q *request, sub store.Subscription) (response, error) {
+	if err := h.authorizeList(q, sub, "Microsoft.ContainerService/managedClusters/read"); err != nil {
 		return response{}, err
 	}
-	cs, err := h.db.ListClusters(q.ctx(), sub.ID, rg)
+	cs, err := h.db.ListClusters(q.ctx(), sub.ID, q.id.ResourceGroup)
 	if err != nil {
 		return response{}, err
 	}
@@ -105,13 +102,9 @@ func (h *Handler) clusterNotFound(q *request, sub, rg, name string) error {
 
 // managedCluster serves .../managedClusters/{name}[/{action}].
 func (h *Handler) managedCluster(q *request, sub store.Subscription) (response, error) {
-	rg, name := q.seg[3], q.seg[7]
-	if !clusterName.MatchString(name) {
-		return response{}, errf(http.StatusBadRequest, "InvalidResourceName", "The cluster name '%s' is invalid: 1-63 letters, digits, '-' and '_', starting and ending with a letter or digit.", name)
-	}
-	scope := clusterScope(sub.ID, rg, name)
+	rg, name, scope := q.id.ResourceGroup, q.id.Name, q.id.scope()
 	if len(q.seg) == 9 {
-		return h.clusterAction(q, sub, rg, name, strings.ToLower(q.seg[8]))
+		return h.clusterAction(q, sub, rg, name, strings.ToLower(q.id.ChildType))
 	}
 	switch q.r.Method {
 	case http.MethodGet:
@@ -253,7 +246,7 @@ func (h *Handler) clusterAction(q *request, sub store.Subscription, rg, name, ac
 	if q.r.Method != http.MethodPost {
 		return response{}, methodNotAllowed(q)
 	}
-	scope := clusterScope(sub.ID, rg, name)
+	scope := q.id.scope()
 	authz := map[string]string{
 		"rotateserviceaccountsigningkeys": "Microsoft.ContainerService/managedClusters/write",
 		"listserviceaccountsigningkeys":   "Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action",

@@ -3,7 +3,6 @@ package arm
 import (
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/wifproject/wif/internal/federation"
@@ -14,11 +13,6 @@ const (
 	typeGroup    = "Microsoft.Resources/resourceGroups"
 	typeIdentity = "Microsoft.ManagedIdentity/userAssignedIdentities"
 	typeFIC      = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
-)
-
-var (
-	groupName    = regexp.MustCompile(`^[-\p{L}\p{N}_.()]{1,90}$`)
-	identityName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$`)
 )
 
 func groupScope(sub, rg string) string { return "/subscriptions/" + sub + "/resourceGroups/" + rg }
@@ -97,7 +91,7 @@ func tagsOrEmpty(t map[string]string) map[string]string {
 }
 
 func (h *Handler) listGroups(q *request, sub store.Subscription) (response, error) {
-	if err := h.authorize(q, "Microsoft.Resources/subscriptions/resourceGroups/read", "/subscriptions/"+sub.ID); err != nil {
+	if err := h.authorize(q, "Microsoft.Resources/subscriptions/resourceGroups/read", q.id.scope()); err != nil {
 		return response{}, err
 	}
 	gs, err := h.db.ListResourceGroups(q.ctx(), sub.ID)
@@ -111,19 +105,18 @@ func (h *Handler) listGroups(q *request, sub store.Subscription) (response, erro
 	return ok(map[string]any{"value": value})
 }
 
-// authorizeList checks that the resource group rg exists (when not empty)
-// and that the caller may perform action over the subscription or group.
-func (h *Handler) authorizeList(q *request, sub store.Subscription, rg, action string) error {
-	scope := "/subscriptions/" + sub.ID
-	if rg != "" {
-		scope = groupScope(sub.ID, rg)
+// authorizeList checks that the resource group of the path exists (when
+// it names one) and that the caller may perform action over it or over
+// the subscription.
+func (h *Handler) authorizeList(q *request, sub store.Subscription, action string) error {
+	if rg := q.id.ResourceGroup; rg != "" {
 		if _, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(err, store.ErrNotFound) {
 			return groupNotFound(rg)
 		} else if err != nil {
 			return err
 		}
 	}
-	return h.authorize(q, action, scope)
+	return h.authorize(q, action, q.id.scope())
 }
 
 func groupNotFound(name string) error {
@@ -131,11 +124,7 @@ func groupNotFound(name string) error {
 }
 
 func (h *Handler) group(q *request, sub store.Subscription) (response, error) {
-	name := q.seg[3]
-	if !groupName.MatchString(name) || strings.HasSuffix(name, ".") {
-		return response{}, errf(http.StatusBadRequest, "InvalidResourceGroupName", "Resource group name '%s' is invalid. It must be 1-90 characters of letters, digits, '_', '-', '.', '(' and ')', and must not end with a period.", name)
-	}
-	scope := groupScope(sub.ID, name)
+	name, scope := q.id.ResourceGroup, q.id.scope()
 	switch q.r.Method {
 	case http.MethodGet, http.MethodHead:
 		if err := h.authorize(q, "Microsoft.Resources/subscriptions/resourceGroups/read", scope); err != nil {
@@ -231,11 +220,11 @@ func identityJSON(p store.Principal) map[string]any {
 	}
 }
 
-func (h *Handler) listIdentities(q *request, sub store.Subscription, rg string) (response, error) {
-	if err := h.authorizeList(q, sub, rg, "Microsoft.ManagedIdentity/userAssignedIdentities/read"); err != nil {
+func (h *Handler) listIdentities(q *request, sub store.Subscription) (response, error) {
+	if err := h.authorizeList(q, sub, "Microsoft.ManagedIdentity/userAssignedIdentities/read"); err != nil {
 		return response{}, err
 	}
-	ids, err := h.db.ListIdentities(q.ctx(), sub.ID, rg)
+	ids, err := h.db.ListIdentities(q.ctx(), sub.ID, q.id.ResourceGroup)
 	if err != nil {
 		return response{}, err
 	}
@@ -251,11 +240,7 @@ func identityNotFound(rg, name string) error {
 }
 
 func (h *Handler) identity(q *request, sub store.Subscription) (response, error) {
-	rg, name := q.seg[3], q.seg[7]
-	if !identityName.MatchString(name) {
-		return response{}, errf(http.StatusBadRequest, "InvalidResourceName", "Resource name '%s' is invalid. The name must be 3 to 128 characters long, start with a letter or digit, and contain only letters, digits, '-' and '_'.", name)
-	}
-	scope := identityScope(sub.ID, rg, name)
+	rg, name, scope := q.id.ResourceGroup, q.id.Name, q.id.scope()
 	switch q.r.Method {
 	case http.MethodGet:
 		if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/read", scope); err != nil {
@@ -368,7 +353,7 @@ func ficJSON(p store.Principal, f store.FederatedCredential) map[string]any {
 
 // parentIdentity loads the identity a FIC request addresses.
 func (h *Handler) parentIdentity(q *request, sub store.Subscription) (store.Principal, error) {
-	rg, name := q.seg[3], q.seg[7]
+	rg, name := q.id.ResourceGroup, q.id.Name
 	p, err := h.db.GetIdentity(q.ctx(), sub.ID, rg, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return p, errf(http.StatusNotFound, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '%s' not found.", name)
@@ -377,7 +362,7 @@ func (h *Handler) parentIdentity(q *request, sub store.Subscription) (store.Prin
 }
 
 func (h *Handler) listFICs(q *request, sub store.Subscription) (response, error) {
-	if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/read", identityScope(sub.ID, q.seg[3], q.seg[7])); err != nil {
+	if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/read", q.id.scope()); err != nil {
 		return response{}, err
 	}
 	p, err := h.parentIdentity(q, sub)
@@ -396,8 +381,7 @@ func (h *Handler) listFICs(q *request, sub store.Subscription) (response, error)
 }
 
 func (h *Handler) fic(q *request, sub store.Subscription) (response, error) {
-	name := q.seg[9]
-	scope := identityScope(sub.ID, q.seg[3], q.seg[7]) + "/federatedIdentityCredentials/" + name
+	name, scope := q.id.ChildName, q.id.scope()
 	action := "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/"
 	switch q.r.Method {
 	case http.MethodGet:

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/google/uuid"
@@ -12,16 +11,6 @@ import (
 )
 
 const typeVault = "Microsoft.KeyVault/vaults"
-
-var vaultName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$`)
-
-func validVaultName(name string) bool {
-	return vaultName.MatchString(name) && !strings.Contains(name, "--")
-}
-
-func vaultNameError(name string) error {
-	return errf(http.StatusBadRequest, "VaultNameNotValid", "The vault name '%s' is invalid. A vault's name must be between 3-24 alphanumeric characters. The name must begin with a letter, end with a letter or digit, and not contain consecutive hyphens.", name)
-}
 
 func (h *Handler) vaultJSON(v store.Vault) map[string]any {
 	sku := v.SKU
@@ -51,11 +40,11 @@ func (h *Handler) vaultJSON(v store.Vault) map[string]any {
 	}
 }
 
-func (h *Handler) listVaults(q *request, sub store.Subscription, rg string) (response, error) {
-	if err := h.authorizeList(q, sub, rg, "Microsoft.KeyVault/vaults/read"); err != nil {
+func (h *Handler) listVaults(q *request, sub store.Subscription) (response, error) {
+	if err := h.authorizeList(q, sub, "Microsoft.KeyVault/vaults/read"); err != nil {
 		return response{}, err
 	}
-	vs, err := h.db.ListVaults(q.ctx(), sub.ID, rg)
+	vs, err := h.db.ListVaults(q.ctx(), sub.ID, q.id.ResourceGroup)
 	if err != nil {
 		return response{}, err
 	}
@@ -67,11 +56,7 @@ func (h *Handler) listVaults(q *request, sub store.Subscription, rg string) (res
 }
 
 func (h *Handler) vault(q *request, sub store.Subscription) (response, error) {
-	rg, name := q.seg[3], q.seg[7]
-	if !validVaultName(name) {
-		return response{}, vaultNameError(name)
-	}
-	scope := groupScope(sub.ID, rg) + "/providers/Microsoft.KeyVault/vaults/" + name
+	rg, name, scope := q.id.ResourceGroup, q.id.Name, q.id.scope()
 	notFound := func() error {
 		if _, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(err, store.ErrNotFound) {
 			return groupNotFound(rg)
@@ -198,7 +183,7 @@ func (h *Handler) checkVaultName(q *request) (response, error) {
 		return response{}, err
 	}
 	if !validVaultName(body.Name) {
-		return ok(map[string]any{"nameAvailable": false, "reason": "AccountNameInvalid", "message": vaultNameError(body.Name).(*Error).Message})
+		return ok(map[string]any{"nameAvailable": false, "reason": "AccountNameInvalid", "message": vaultNameError(body.Name).Message})
 	}
 	if _, err := h.db.GetVaultByName(q.ctx(), body.Name); err == nil {
 		return ok(map[string]any{"nameAvailable": false, "reason": "AlreadyExists", "message": "The vault name '" + body.Name + "' is already in use."})
@@ -230,7 +215,8 @@ func (h *Handler) operationStatus(q *request) (response, error) {
 // listResources answers the generic resource list (GET .../resources) that
 // az uses to find a vault by name. It supports $filter on resourceType and
 // name joined by "and", and lists only what the caller may read.
-func (h *Handler) listResources(q *request, sub store.Subscription, rg string) (response, error) {
+func (h *Handler) listResources(q *request, sub store.Subscription) (response, error) {
+	rg := q.id.ResourceGroup
 	var wantType, wantName string
 	for _, part := range splitAnd(q.r.URL.Query().Get("$filter")) {
 		k, v, found := strings.Cut(part, " eq ")

@@ -101,7 +101,7 @@ func TestARMBadInput(t *testing.T) {
 	}
 
 	kinds := []amKind{
-		{name: "group", path: groupPath, body: `{"location":"eastus"}`, existing: rg, fresh: "freshRG", nameCode: "InvalidResourceGroupName", patch: true},
+		{name: "group", path: groupPath, body: `{"location":"eastus"}`, existing: rg, fresh: "freshRG", nameCode: "InvalidResourceGroup", patch: true},
 		{name: "identity", path: identityPath, parents: []string{rg}, body: `{"location":"eastus"}`, existing: identity, fresh: "fresh-identity", nameCode: "InvalidResourceName", patch: true},
 		{name: "fic", path: ficPath, parents: []string{rg, identity}, body: ficBody("system:serviceaccount:default:fresh"), existing: fic, fresh: "fresh-fic", nameCode: "BadRequest"},
 		{name: "roleassignment", path: raPath, parents: []string{rg}, body: raBody("b24988ac-6180-42a0-ab88-20f7382dd24c"), existing: existingRA, fresh: uuid.NewString(), nameCode: "InvalidRoleAssignmentId"},
@@ -216,7 +216,7 @@ func TestARMBadInput(t *testing.T) {
 				ps := slices.Clone(k.parents)
 				ps[i] = n
 				add(tc{name: fmt.Sprintf("parent %d %s", i, n), method: http.MethodPut, path: k.path(sub, strings.Join(ps, "/"), k.fresh), body: k.body,
-					statuses: []int{400, 404}, codes: []string{"InvalidResourceGroupName", "ResourceGroupNotFound", "ParentResourceNotFound"}})
+					statuses: []int{400}, codes: []string{"InvalidResourceGroup", "InvalidResourceName"}})
 			}
 			ps := slices.Clone(k.parents)
 			ps[i] = "%2e%2e"
