@@ -202,12 +202,12 @@ func TestTokenExchangeRFC8693(t *testing.T) {
 		"client_id":          {f.clientID},
 		"subject_token":      {f.iss.mint(t, f.iss.saClaims("default", "my-app-sa", time.Now()))},
 		"subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"},
-		"resource":           {"https://storage.localhost"},
+		"resource":           {"https://storage.azure.com"},
 	})
 	if tr.Status != 200 || tr.AccessToken == "" {
 		t.Fatalf("token exchange: %d %s", tr.Status, tr.Description)
 	}
-	if c := f.verifyAccessToken(t, tr.AccessToken); c["aud"] != "https://storage.localhost" {
+	if c := f.verifyAccessToken(t, tr.AccessToken); c["aud"] != "https://storage.azure.com" {
 		t.Errorf("aud = %v", c["aud"])
 	}
 }
