@@ -6,6 +6,7 @@
 package arm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -309,7 +310,19 @@ func decode(q *request, v any) error {
 	body := http.MaxBytesReader(nil, q.r.Body, maxBody)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var raw json.RawMessage
+	err := dec.Decode(&raw)
+	if err == nil {
+		// A JSON null would decode as an empty object and let a PUT or
+		// PATCH succeed without content; ARM refuses it.
+		if string(raw) == "null" {
+			return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: the content is null.")
+		}
+		strict := json.NewDecoder(bytes.NewReader(raw))
+		strict.DisallowUnknownFields()
+		err = strict.Decode(v)
+	}
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return errf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request content is larger than %d bytes.", maxBody)

@@ -229,3 +229,33 @@ func TestListRoleAssignments(t *testing.T) {
 		t.Errorf("bad filter: %d %s", r.status, r.body)
 	}
 }
+
+// TestNullBodyIsInvalidContent: a JSON null decodes as an empty object in
+// Go; a PUT or PATCH whose content is null must be refused as ARM does,
+// and must leave the resource as it was.
+func TestNullBodyIsInvalidContent(t *testing.T) {
+	h, db := testHandler(t)
+	rg := "/subscriptions/" + testSub + "/resourceGroups/rg1"
+	mi := rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1"
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPut, rg + "?api-version=2021-04-01"},
+		{http.MethodPatch, rg + "?api-version=2021-04-01"},
+		{http.MethodPut, mi + "?api-version=2023-01-31"},
+		{http.MethodPatch, mi + "?api-version=2023-01-31"},
+		{http.MethodPut, mi + "/federatedIdentityCredentials/fic1?api-version=2023-01-31"},
+	} {
+		for _, body := range []string{"null", " null\n", "\tnull "} {
+			res := serve(h, c.method, c.path, body)
+			if res.status != http.StatusBadRequest || res.code != "InvalidRequestContent" {
+				t.Errorf("%s %s body %q: %d %s, want 400 InvalidRequestContent: %s", c.method, c.path, body, res.status, res.code, res.body)
+			}
+		}
+	}
+	g, err := db.GetResourceGroup(context.Background(), testSub, "rg1")
+	if err != nil || g.Location != "eastus" {
+		t.Fatalf("rg1 after null bodies: %+v, %v", g, err)
+	}
+	if res := serve(h, http.MethodPatch, rg+"?api-version=2021-04-01", "{}"); res.status != http.StatusOK {
+		t.Errorf("PATCH {} (no change): %d %s, want 200", res.status, res.body)
+	}
+}
