@@ -14,7 +14,7 @@ import (
 
 // directoryStore is what the directory reads from the store.
 type directoryStore interface {
-	GetTenant(ctx context.Context, id string) (store.Tenant, error)
+	ListTenants(ctx context.Context) ([]store.Tenant, error)
 	GetPrincipalByClientID(ctx context.Context, clientID string) (store.Principal, error)
 	ListClientSecrets(ctx context.Context, principalID string) ([]store.ClientSecret, error)
 	ListFederatedCredentials(ctx context.Context, principalID string) ([]store.FederatedCredential, error)
@@ -36,15 +36,12 @@ type Directory struct {
 	ttl time.Duration
 	now func() time.Time
 
-	mu      sync.RWMutex
-	gen     uint64
-	tenants map[string]tenantEntry
-	clients map[string]clientEntry
-}
-
-type tenantEntry struct {
-	exists bool
-	at     time.Time
+	mu         sync.RWMutex
+	gen        uint64
+	tenantSet  map[string]struct{} // canonical ids; nil: not loaded
+	tenantsAt  time.Time
+	tenantLoad sync.Mutex // one tenant-set load at a time
+	clients    map[string]clientEntry
 }
 
 type clientEntry struct {
@@ -57,22 +54,25 @@ const maxCached = 200_000
 
 // NewDirectory returns a directory over st whose entries live for ttl.
 func NewDirectory(st directoryStore, ttl time.Duration, now func() time.Time) *Directory {
-	return &Directory{st: st, ttl: ttl, now: now, tenants: map[string]tenantEntry{}, clients: map[string]clientEntry{}}
+	return &Directory{st: st, ttl: ttl, now: now, clients: map[string]clientEntry{}}
 }
 
 // Invalidate drops every cached entry.
 func (d *Directory) Invalidate() {
 	d.mu.Lock()
 	d.gen++
-	clear(d.tenants)
+	d.tenantSet = nil
 	clear(d.clients)
 	d.mu.Unlock()
 }
 
 // TenantExists reports whether the tenant exists. Only GUIDs can name a
-// tenant; anything else is refused without a lookup, and answers are cached
-// by the canonical (lower-case) id, negative ones too, so that the entries
-// an unauthenticated caller can add are bounded in number and size.
+// tenant; anything else is refused without a lookup. The directory holds
+// the whole tenant set (tenants are few), so an id that is not in it costs
+// a map lookup, never a store query: the set is reloaded when older than
+// the TTL, and on a miss at most once per missRefresh, so a flood of
+// unknown ids makes at most one query a second while a tenant created by
+// another replica is still seen within a second.
 func (d *Directory) TenantExists(ctx context.Context, id string) (bool, error) {
 	id, ok := token.CanonicalTenantID(id)
 	if !ok {
@@ -80,34 +80,53 @@ func (d *Directory) TenantExists(ctx context.Context, id string) (bool, error) {
 	}
 	now := d.now()
 	d.mu.RLock()
-	e, ok := d.tenants[id]
-	gen := d.gen
+	set, at := d.tenantSet, d.tenantsAt
 	d.mu.RUnlock()
-	if ok && now.Sub(e.at) < d.ttl {
-		return e.exists, nil
+	if set != nil && now.Sub(at) < d.ttl {
+		if _, ok := set[id]; ok || now.Sub(at) < min(d.ttl, missRefresh) {
+			return ok, nil
+		}
 	}
-	_, err := d.st.GetTenant(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		e = tenantEntry{exists: false, at: now}
-	case err != nil:
-		return false, fmt.Errorf("sts: tenant %s: %w", id, err)
-	default:
-		e = tenantEntry{exists: true, at: now}
+	set, err := d.loadTenants(ctx, at)
+	if err != nil {
+		return false, err
+	}
+	_, ok = set[id]
+	return ok, nil
+}
+
+// missRefresh is how often a miss may reload the tenant set.
+const missRefresh = time.Second
+
+// loadTenants reloads the tenant set unless another caller already did
+// since seen (single-flight: concurrent misses wait for one query).
+func (d *Directory) loadTenants(ctx context.Context, seen time.Time) (map[string]struct{}, error) {
+	d.tenantLoad.Lock()
+	defer d.tenantLoad.Unlock()
+	d.mu.RLock()
+	set, at, gen := d.tenantSet, d.tenantsAt, d.gen
+	d.mu.RUnlock()
+	if set != nil && at.After(seen) {
+		return set, nil
+	}
+	now := d.now()
+	ts, err := d.st.ListTenants(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sts: tenants: %w", err)
+	}
+	set = make(map[string]struct{}, len(ts))
+	for _, t := range ts {
+		if id, ok := token.CanonicalTenantID(t.ID); ok {
+			set[id] = struct{}{}
+		}
 	}
 	d.mu.Lock()
 	if d.gen == gen {
-		if len(d.tenants) >= maxCachedTenants {
-			clear(d.tenants)
-		}
-		d.tenants[id] = e
+		d.tenantSet, d.tenantsAt = set, now
 	}
 	d.mu.Unlock()
-	return e.exists, nil
+	return set, nil
 }
-
-// maxCachedTenants bounds the tenant cache, which unknown ids can fill.
-const maxCachedTenants = 10_000
 
 // Client returns the client with clientID, or store.ErrNotFound.
 func (d *Directory) Client(ctx context.Context, clientID string) (*Client, error) {
