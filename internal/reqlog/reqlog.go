@@ -3,6 +3,11 @@
 // client, issuer, error code) through Add; they never log on their own.
 // Query strings, bodies and headers are never logged, so tokens and secrets
 // cannot leak into the log.
+//
+// Lines of refused requests (4xx) are rate-limited: a flood of forged
+// tokens must not turn into a flood of log output that backs up the log
+// sink and, through it, every request. Past the limit they are counted, and
+// the count is logged as one warning when the next line is allowed.
 package reqlog
 
 import (
@@ -11,7 +16,17 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Refused-request lines: a sustained rate per second and a burst. Every
+// 2xx, 3xx and 5xx line is logged.
+const (
+	refusedPerSecond = 100
+	refusedBurst     = 200
 )
 
 type ctxKey struct{}
@@ -63,6 +78,8 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Middleware logs one line per request after next returns.
 func Middleware(log *slog.Logger, next http.Handler) http.Handler {
+	refused := rate.NewLimiter(refusedPerSecond, refusedBurst)
+	var suppressed atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		e := &entry{id: newID(), attrs: make([]slog.Attr, 0, 8)}
@@ -73,8 +90,18 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		level := slog.LevelInfo
-		if rec.status >= 500 {
+		switch {
+		case rec.status >= 500:
 			level = slog.LevelError
+		case rec.status >= 400:
+			if !refused.Allow() {
+				suppressed.Add(1)
+				return
+			}
+			if n := suppressed.Swap(0); n > 0 {
+				log.LogAttrs(r.Context(), slog.LevelWarn, "request lines suppressed",
+					slog.Int64("count", n), slog.String("reason", "more than 100 refused requests a second"))
+			}
 		}
 		attrs := append([]slog.Attr{
 			slog.String("request_id", e.id),

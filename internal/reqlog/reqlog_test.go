@@ -76,3 +76,49 @@ func TestBufferedWriterFlushes(t *testing.T) {
 		t.Fatalf("after Close: %q", out.String())
 	}
 }
+
+// TestRefusedLinesAreRateLimited: a flood of refused requests (issue 13's
+// forged tokens) logs at most the burst and then a count, while every
+// successful request is still logged.
+func TestRefusedLinesAreRateLimited(t *testing.T) {
+	var out lockedBuffer
+	h := Middleware(slog.New(slog.NewJSONHandler(&out, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ok" {
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	do := func(path string) {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	}
+	const flood = 5000
+	for i := range flood {
+		do("/forged")
+		if i%100 == 0 {
+			do("/ok")
+		}
+	}
+	count := func(sub string) int { return strings.Count(out.String(), sub) }
+	if n := count(`"status":401`); n < refusedBurst || n > refusedBurst+refusedPerSecond {
+		t.Errorf("%d refused lines logged for %d refused requests, want about the burst (%d)", n, flood, refusedBurst)
+	}
+	if n := count(`"status":200`); n != flood/100 {
+		t.Errorf("%d successful lines, want %d", n, flood/100)
+	}
+	// The next refused line that is allowed reports what was suppressed.
+	time.Sleep(50 * time.Millisecond) // earns 5 tokens
+	do("/forged")
+	suppressed := 0
+	for l := range strings.SplitSeq(out.String(), "\n") {
+		if strings.Contains(l, "request lines suppressed") {
+			var m struct{ Count int }
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatal(err)
+			}
+			suppressed += m.Count
+		}
+	}
+	if logged := count(`"status":401`); suppressed == 0 || suppressed+logged != flood+1 {
+		t.Errorf("%d suppressed (in summaries) and %d logged refused lines, want them to add up to %d", suppressed, logged, flood+1)
+	}
+}
