@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/wifproject/wif/test/load/loadkit"
 )
 
 // forgedToken is an unsigned access token for tenant tid whose iss matches
@@ -57,30 +60,42 @@ func TestSecurityForgedTokenFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s flood")
 	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("curl is required in CI")
+		}
+		t.Skip("curl not installed: it is the legitimate client")
+	}
 	w := startWif(t)
+	pinForLoad(t, w.Pid)
 	tenant := w.Boot.TenantID
 	base := w.HTTP.Transport.(*http.Transport).TLSClientConfig
 	flood := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: base.Clone(), MaxConnsPerHost: 64, MaxIdleConnsPerHost: 64,
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1: 64 connections
 	}}
-	legit := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: base.Clone()}}
-
 	variants := []string{strings.ToUpper(tenant), strings.ToUpper(tenant[:8]) + tenant[8:]}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {w.Boot.ClientID},
+		"client_secret": {w.Boot.ClientSecret}, "scope": {"https://management.azure.com/.default"}}.Encode()
+	// The legitimate client is its own process (curl, a new connection
+	// each time), so that its latency is the server's answer and not this
+	// race-instrumented generator's scheduling; the TLS handshake is left
+	// out of the figure, as a client's pooled connection would.
 	exchange := func() (time.Duration, error) {
-		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {w.Boot.ClientID},
-			"client_secret": {w.Boot.ClientSecret}, "scope": {"https://management.azure.com/.default"}}
-		start := time.Now()
-		resp, err := legit.PostForm(w.URL+"/"+tenant+"/oauth2/v2.0/token", form)
+		cmd := exec.Command("curl", "-sS", "-o", "/dev/null", "--max-time", "30", "--cacert", w.Boot.CAFile,
+			"-w", "%{http_code} %{time_appconnect} %{time_total}", "--data-binary", "@-",
+			"-H", "Content-Type: application/x-www-form-urlencoded", w.URL+"/"+tenant+"/oauth2/v2.0/token")
+		cmd.Stdin = strings.NewReader(form)
+		out, err := cmd.Output()
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("curl: %v: %s", err, out)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return 0, fmt.Errorf("exchange: %s", resp.Status)
+		var code int
+		var tls, total float64
+		if _, err := fmt.Sscanf(string(out), "%d %g %g", &code, &tls, &total); err != nil || code != 200 {
+			return 0, fmt.Errorf("exchange: %q", out)
 		}
-		return time.Since(start), nil
+		return time.Duration((total - tls) * float64(time.Second)), nil
 	}
 	if _, err := exchange(); err != nil { // warm the connection and the keys
 		t.Fatal(err)
@@ -155,10 +170,7 @@ func TestSecurityForgedTokenFlood(t *testing.T) {
 		t.Errorf("server CPU per forged request = %v, want under 200µs", perReq)
 	}
 	if p99 > 50*time.Millisecond {
-		// Issue 13's target, not yet met on a loaded 2-core machine with the
-		// race-instrumented generator in this process (52 ms seen): logged,
-		// and left open in the issue.
-		t.Logf("legitimate exchange p99 during the flood = %v, target under 50ms (open)", p99)
+		t.Errorf("legitimate exchange p99 during the flood = %v, want under 50ms", p99)
 	}
 	// The body names only what was presented: no store error.
 	req, _ := http.NewRequest("GET", w.URL+"/subscriptions?api-version=2022-12-01", nil)
@@ -174,4 +186,35 @@ func TestSecurityForgedTokenFlood(t *testing.T) {
 			t.Errorf("401 body discloses %q: %s", leak, body)
 		}
 	}
+}
+
+// pinForLoad pins the server (every thread of pid) to core 0 and this test
+// process, the load generator, to core 1, as the project measures speed,
+// and gives this process both cores back at the end. With CI=true a missing
+// taskset fails the test; elsewhere, or on one core, it runs unpinned.
+func pinForLoad(t *testing.T, pid int) {
+	t.Helper()
+	if _, err := exec.LookPath("taskset"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("taskset (Debian package util-linux) is required in CI")
+		}
+		t.Log("taskset not installed: server and generator share the cores")
+		return
+	}
+	if runtime.NumCPU() < 2 {
+		t.Log("one core: server and generator share it")
+		return
+	}
+	all := fmt.Sprintf("0-%d", runtime.NumCPU()-1)
+	if err := loadkit.Pin(pid, "0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadkit.Pin(os.Getpid(), "1"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := loadkit.Pin(os.Getpid(), all); err != nil {
+			t.Error(err)
+		}
+	})
 }
