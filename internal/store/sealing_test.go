@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/wifproject/wif/internal/seal"
+	"github.com/wifproject/wif/internal/seal/sealtest"
 )
 
 func testKEK(t *testing.T, b byte) *seal.FileKEK {
@@ -42,37 +43,7 @@ func pkcs8(t *testing.T) []byte {
 // rawKeys returns every private_key column value as stored.
 func rawKeys(t *testing.T, db *DB) map[string][]byte {
 	t.Helper()
-	out := map[string][]byte{}
-	for _, q := range []string{
-		`SELECT 'signing/' || kid, private_key FROM signing_keys`,
-		`SELECT 'cluster/' || kid, private_key FROM cluster_keys WHERE private_key IS NOT NULL`,
-	} {
-		rows, err := db.sql.Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var k string
-			var v []byte
-			if err := rows.Scan(&k, &v); err != nil {
-				t.Fatal(err)
-			}
-			out[k] = v
-		}
-		rows.Close()
-	}
-	return out
-}
-
-func parsesAsPrivateKey(b []byte) bool {
-	if _, err := x509.ParsePKCS8PrivateKey(b); err == nil {
-		return true
-	}
-	if _, err := x509.ParsePKCS1PrivateKey(b); err == nil {
-		return true
-	}
-	_, err := x509.ParseECPrivateKey(b)
-	return err == nil
+	return sealtest.StoredPrivateKeys(t, db.sql)
 }
 
 // seedKeys stores a tenant signing key, a managed cluster key and a
@@ -116,7 +87,7 @@ func TestSealAtRestMigratesPlaintext(t *testing.T) {
 	must(t, err)
 	sk, cks := seedKeys(t, db)
 	for k, v := range rawKeys(t, db) {
-		if !parsesAsPrivateKey(v) {
+		if !sealtest.ParsesAsPrivateKey(v) {
 			t.Fatalf("%s: the unsealed store does not hold plaintext", k)
 		}
 	}
@@ -130,7 +101,7 @@ func TestSealAtRestMigratesPlaintext(t *testing.T) {
 		t.Fatalf("stored private keys: %d, want 2", len(raw))
 	}
 	for k, v := range raw {
-		if parsesAsPrivateKey(v) || v[0] != seal.Format {
+		if sealtest.ParsesAsPrivateKey(v) || v[0] != seal.Format {
 			t.Errorf("%s is not sealed: %x", k, v[:8])
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"encoding/pem"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/wifproject/wif/internal/seal/sealtest"
 	_ "modernc.org/sqlite"
 )
 
@@ -131,26 +131,15 @@ func TestSealedKeysAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := map[string]int{}
-	for _, table := range []string{"signing_keys", "cluster_keys"} {
-		rows, err := db.Query(`SELECT kid, private_key FROM ` + table + ` WHERE private_key IS NOT NULL`)
-		if err != nil {
-			t.Fatal(err)
+	for k, v := range sealtest.StoredPrivateKeys(t, db) {
+		table, _, _ := strings.Cut(k, "/")
+		counts[table]++
+		if sealtest.ParsesAsPrivateKey(v) {
+			t.Errorf("%s: private_key is a key in the clear", k)
 		}
-		for rows.Next() {
-			var kid string
-			var v []byte
-			if err := rows.Scan(&kid, &v); err != nil {
-				t.Fatal(err)
-			}
-			counts[table]++
-			if parsesAsKey(v) {
-				t.Errorf("%s %s: private_key is a key in the clear", table, kid)
-			}
-		}
-		rows.Close()
 	}
 	db.Close()
-	if counts["signing_keys"] == 0 || counts["cluster_keys"] == 0 {
+	if counts["signing"] == 0 || counts["cluster"] == 0 {
 		t.Fatalf("stored private keys: %v, want some of each", counts)
 	}
 	for _, f := range []string{"wif.db", "wif.db-wal"} {
@@ -230,15 +219,4 @@ func readPEM(t *testing.T, path string) []byte {
 		t.Fatalf("%s is not PEM", path)
 	}
 	return blk.Bytes
-}
-
-func parsesAsKey(b []byte) bool {
-	if _, err := x509.ParsePKCS8PrivateKey(b); err == nil {
-		return true
-	}
-	if _, err := x509.ParsePKCS1PrivateKey(b); err == nil {
-		return true
-	}
-	_, err := x509.ParseECPrivateKey(b)
-	return err == nil
 }
