@@ -109,36 +109,94 @@ var tenantAliases = map[string]bool{"adfs": true, "common": true, "organizations
 // Exchange authenticates the client of req at tenant and mints a token.
 func (s *Service) Exchange(ctx context.Context, tenant string, req Request) (Issued, error) {
 	reqlog.Add(ctx, slog.String("client_id", req.ClientID), slog.String("grant_type", req.Grant), slog.String("audience", req.Audience))
+	client, acr, err := s.authenticate(ctx, tenant, req, nil)
+	if err != nil {
+		return Issued{}, err
+	}
+	return s.mint(ctx, client, req.Audience, acr)
+}
+
+// Verdict is the token service's decision on a client assertion, reached
+// by the exchange's own checks without minting (see Check).
+type Verdict struct {
+	// Err is the token endpoint's answer, hint included only where the
+	// token endpoint would give it; nil when a token would be issued.
+	Err *Error
+	// Claims are the presented claims; nil if the assertion does not parse.
+	Claims *oidc.Claims
+	// Match compares the claims with the identity's credentials: the
+	// matched one, or the closest one and why it failed, whether or not
+	// the signature verifies (a hint for an authorised caller). Nil when
+	// the claims or the client could not be had.
+	Match *federation.Result
+}
+
+// diagnosis records how far an assertion got through checkAssertion.
+type diagnosis struct {
+	client *Client
+	claims *oidc.Claims
+	match  *federation.Result
+}
+
+// Check runs every check that exchanging assertion for clientID at tenant
+// runs, through the same code, and returns the verdict without minting.
+// The verdict discloses the client's credentials, so the caller must be
+// authorised to read the identity. The error is an internal failure (the
+// store), never a verdict.
+func (s *Service) Check(ctx context.Context, tenant, clientID, assertion string) (Verdict, error) {
+	d := &diagnosis{}
+	_, _, err := s.authenticate(ctx, tenant, Request{Grant: GrantClientCredentials, ClientID: clientID, Assertion: assertion}, d)
+	var v Verdict
+	if err != nil && !errors.As(err, &v.Err) {
+		return Verdict{}, err
+	}
+	v.Claims, v.Match = d.claims, d.match
+	if v.Match == nil && d.claims != nil && d.client != nil {
+		// Refused before the credentials were compared (its times, say):
+		// compare them anyway, for the diagnosis only.
+		res := federation.Match(presented(d.claims), d.client.Credentials)
+		v.Match = &res
+	}
+	return v, nil
+}
+
+// authenticate runs every check of an exchange but minting: the tenant,
+// the client, and its secret or assertion. It returns the client and the
+// authentication method (appidacr). d, if not nil, records the assertion's
+// progress for Check.
+func (s *Service) authenticate(ctx context.Context, tenant string, req Request, d *diagnosis) (*Client, string, error) {
 	alias := tenantAliases[strings.ToLower(tenant)]
 	if !alias {
 		ok, err := s.dir.TenantExists(ctx, tenant)
 		if err != nil {
-			return Issued{}, err
+			return nil, "", err
 		}
 		if !ok {
-			return Issued{}, errorf(90002, "invalid_request", "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", truncate(tenant))
+			return nil, "", errorf(90002, "invalid_request", "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", truncate(tenant))
 		}
 	}
 	client, err := s.dir.Client(ctx, req.ClientID)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !alias && !strings.EqualFold(client.Principal.TenantID, tenant)):
-		return Issued{}, errorf(700016, "unauthorized_client", "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant.", truncate(req.ClientID), truncate(tenant))
+		return nil, "", errorf(700016, "unauthorized_client", "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant.", truncate(req.ClientID), truncate(tenant))
 	case err != nil:
-		return Issued{}, err
+		return nil, "", err
 	}
-	tenantID := client.Principal.TenantID
-	reqlog.Add(ctx, slog.String("tenant", tenantID))
+	reqlog.Add(ctx, slog.String("tenant", client.Principal.TenantID))
 
-	acr := "2"
 	if req.ClientSecret != "" {
-		acr = "1"
 		if !s.secretValid(client, req.ClientSecret) {
-			return Issued{}, errorf(7000215, "invalid_client", "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", client.Principal.ClientID)
+			return nil, "", errorf(7000215, "invalid_client", "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", client.Principal.ClientID)
 		}
-	} else if err := s.checkAssertion(ctx, client, req.Assertion); err != nil {
-		return Issued{}, err
+		return client, "1", nil
 	}
-	return s.mint(ctx, client, req.Audience, acr)
+	if d != nil {
+		d.client = client
+	}
+	if err := s.checkAssertion(ctx, client, req.Assertion, d); err != nil {
+		return nil, "", err
+	}
+	return client, "2", nil
 }
 
 func (s *Service) secretValid(c *Client, secret string) bool {
@@ -168,7 +226,9 @@ func HashSecret(secret string) []byte {
 // the presented issuer, subject and audience. The closest-credential hint
 // is added only for an assertion that verifies against a configured issuer
 // (see hint).
-func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) error {
+//
+// d, if not nil, records the claims and the match result.
+func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string, d *diagnosis) error {
 	a, err := oidc.Parse(raw)
 	if err != nil {
 		if errors.Is(err, oidc.ErrAlgorithm) {
@@ -177,6 +237,9 @@ func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) err
 		return errorf(50027, "invalid_request", "JWT token is invalid or malformed: %v", err)
 	}
 	cl := &a.Claims
+	if d != nil {
+		d.claims = cl
+	}
 	reqlog.Add(ctx, slog.String("issuer", cl.Issuer), slog.String("subject", cl.Subject))
 	if cl.Issuer == "" {
 		return errorf(50027, "invalid_request", "JWT token is invalid or malformed: the assertion has no 'iss' claim.")
@@ -194,7 +257,10 @@ func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) err
 		}
 	}
 
-	res := federation.Match(federation.Presented{Issuer: cl.Issuer, Subject: cl.Subject, Audiences: cl.Audience, Claim: cl.Claim}, c.Credentials)
+	res := federation.Match(presented(cl), c.Credentials)
+	if d != nil {
+		d.match = &res
+	}
 	if res.Outcome != federation.Matched {
 		return mismatchError(res, cl, s.hint(ctx, a, res))
 	}
@@ -212,6 +278,11 @@ func (s *Service) checkAssertion(ctx context.Context, c *Client, raw string) err
 		return errorf(700027, "invalid_client", "Client assertion failed signature validation: %v", err)
 	}
 	return nil
+}
+
+// presented is what the claims offer to credential matching.
+func presented(cl *oidc.Claims) federation.Presented {
+	return federation.Presented{Issuer: cl.Issuer, Subject: cl.Subject, Audiences: cl.Audience, Claim: cl.Claim}
 }
 
 // fetchError is Entra's answer when the issuer's keys cannot be had: it
