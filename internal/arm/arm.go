@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/wifproject/wif/internal/arm/armapi"
 	"github.com/wifproject/wif/internal/rbac"
 	"github.com/wifproject/wif/internal/reqlog"
 	"github.com/wifproject/wif/internal/store"
@@ -37,6 +38,8 @@ type Config struct {
 	IssuerFor func(tenantID string) string
 	// VaultURL returns the data-plane URL of a vault, ending in "/".
 	VaultURL func(name string) string
+	// Tokens checks tokens for POST {identity}/explainToken; nil serves none.
+	Tokens TokenChecker
 }
 
 // Handler serves the ARM API.
@@ -45,6 +48,13 @@ type Handler struct {
 	db       *store.DB
 	verifier Verifier
 	now      func() time.Time
+
+	// types are the resource types under providers/{namespace}/{type}, by
+	// lower-cased namespace/type; groups are the resource groups.
+	types  map[string]served
+	groups *resourceType[armapi.ResourceGroup, store.ResourceGroup]
+	// clusters is also in types; its actions use it directly.
+	clusters *resourceType[armapi.ManagedCluster, store.Cluster]
 }
 
 // Verifier checks access tokens; *token.Verifier is one.
@@ -54,7 +64,14 @@ type Verifier interface {
 
 // NewHandler wires the control plane.
 func NewHandler(cfg Config, db *store.DB, v Verifier, now func() time.Time) *Handler {
-	return &Handler{cfg: cfg, db: db, verifier: v, now: now}
+	h := &Handler{cfg: cfg, db: db, verifier: v, now: now, types: map[string]served{}}
+	h.groups = h.groupType()
+	h.groups.h = h
+	h.clusters = h.clusterType()
+	register(h, h.identityType())
+	register(h, h.vaultType())
+	register(h, h.clusters)
+	return h
 }
 
 // maxBody bounds request bodies.
@@ -159,7 +176,7 @@ func (h *Handler) route(q *request) (response, error) {
 	case q.lower(0) == "tenants" && len(q.seg) == 1 && m == http.MethodGet:
 		return h.listTenants(q)
 	case q.lower(0) == "providers" && len(q.seg) == 1 && m == http.MethodGet:
-		return ok(map[string]any{"value": providers()})
+		return ok(armapi.Page[armapi.Provider]{Value: providers()})
 	case q.lower(0) != "subscriptions":
 		return response{}, notFoundPath(q)
 	case len(q.seg) == 1 && m == http.MethodGet:
@@ -169,66 +186,45 @@ func (h *Handler) route(q *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
+	n := len(q.seg)
+	inGroup := n >= 4 && q.lower(2) == "resourcegroups"
 	switch {
-	case len(q.seg) == 2 && m == http.MethodGet:
+	case n == 2 && m == http.MethodGet:
 		return ok(subscriptionJSON(sub))
-	case len(q.seg) == 3 && q.lower(2) == "resourcegroups" && m == http.MethodGet:
-		return h.listGroups(q, sub)
-	case len(q.seg) == 4 && q.lower(2) == "resourcegroups":
-		return h.group(q, sub)
-	case len(q.seg) == 3 && q.lower(2) == "resources" && m == http.MethodGet:
+	case n == 3 && q.lower(2) == "resourcegroups" && m == http.MethodGet:
+		return h.groups.collection(q, sub)
+	case n == 4 && inGroup:
+		return h.groups.item(q, sub)
+	case n == 3 && q.lower(2) == "resources" && m == http.MethodGet,
+		n == 5 && inGroup && q.lower(4) == "resources" && m == http.MethodGet:
 		return h.listResources(q, sub)
-	case len(q.seg) == 5 && q.lower(2) == "resourcegroups" && q.lower(4) == "resources" && m == http.MethodGet:
-		return h.listResources(q, sub)
-	case len(q.seg) == 3 && q.lower(2) == "providers" && m == http.MethodGet:
-		return ok(map[string]any{"value": providers()})
-	case len(q.seg) == 4 && q.lower(2) == "providers" && m == http.MethodGet:
+	case n == 3 && q.lower(2) == "providers" && m == http.MethodGet:
+		return ok(armapi.Page[armapi.Provider]{Value: providers()})
+	case n == 4 && q.lower(2) == "providers" && m == http.MethodGet:
 		for _, p := range providers() {
-			if strings.EqualFold(p["namespace"].(string), q.seg[3]) {
+			if strings.EqualFold(p.Namespace, q.seg[3]) {
 				return ok(p)
 			}
 		}
 		return response{}, errf(http.StatusNotFound, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", q.seg[3])
-	case len(q.seg) == 6 && q.lower(2) == "providers" && q.lower(3) == "microsoft.resources" && (q.lower(4) == "operationstatuses" || q.lower(4) == "operationresults") && m == http.MethodGet:
+	case n == 6 && q.lower(2) == "providers" && q.lower(3) == "microsoft.resources" && (q.lower(4) == "operationstatuses" || q.lower(4) == "operationresults") && m == http.MethodGet:
 		return h.operationStatus(q)
-	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.keyvault" && q.lower(4) == "vaults" && m == http.MethodGet:
-		return h.listVaults(q, sub)
-	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.keyvault" && q.lower(4) == "checknameavailability" && m == http.MethodPost:
+	case n == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.keyvault" && q.lower(4) == "checknameavailability" && m == http.MethodPost:
 		return h.checkVaultName(q)
-	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.containerservice" && q.lower(4) == "managedclusters" && m == http.MethodGet:
-		return h.listClusters(q, sub)
-	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.containerservice" && q.lower(6) == "managedclusters":
-		switch {
-		case len(q.seg) == 7 && m == http.MethodGet:
-			return h.listClusters(q, sub)
-		case len(q.seg) == 8 || len(q.seg) == 9:
-			return h.managedCluster(q, sub)
+	case n == 5 && q.lower(2) == "providers" && m == http.MethodGet:
+		if t, found := h.types[q.lower(3)+"/"+q.lower(4)]; found {
+			return t.collection(q, sub)
 		}
-	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.keyvault" && q.lower(6) == "vaults":
+	case n >= 7 && inGroup && q.lower(4) == "providers":
+		t, found := h.types[q.lower(5)+"/"+q.lower(6)]
 		switch {
-		case len(q.seg) == 7 && m == http.MethodGet:
-			return h.listVaults(q, sub)
-		case len(q.seg) == 8:
-			return h.vault(q, sub)
-		}
-	case len(q.seg) == 5 && q.lower(2) == "providers" && q.lower(3) == "microsoft.managedidentity" && q.lower(4) == "userassignedidentities" && m == http.MethodGet:
-		return h.listIdentities(q, sub)
-	case len(q.seg) >= 7 && q.lower(2) == "resourcegroups" && q.lower(4) == "providers" && q.lower(5) == "microsoft.managedidentity" && q.lower(6) == "userassignedidentities":
-		switch len(q.seg) {
-		case 7:
-			if m == http.MethodGet {
-				return h.listIdentities(q, sub)
-			}
-		case 8:
-			return h.identity(q, sub)
-		case 9:
-			if q.lower(8) == "federatedidentitycredentials" && m == http.MethodGet {
-				return h.listFICs(q, sub)
-			}
-		case 10:
-			if q.lower(8) == "federatedidentitycredentials" {
-				return h.fic(q, sub)
-			}
+		case !found:
+		case n == 7 && m == http.MethodGet:
+			return t.collection(q, sub)
+		case n == 8:
+			return t.item(q, sub)
+		case n <= 10:
+			return t.below(q, sub)
 		}
 	}
 	return response{}, notFoundPath(q)
@@ -359,7 +355,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization_uri="%s", error="invalid_token", error_description="%s"`, h.cfg.PublicURL, e.Code))
 	}
 	w.Header().Set("x-ms-failure-cause", "gateway")
-	writeJSON(w, e.Status, map[string]any{"error": map[string]any{"code": e.Code, "message": e.Message}})
+	writeJSON(w, e.Status, armapi.ErrorResponse{Error: armapi.ErrorBody{Code: e.Code, Message: e.Message}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -378,26 +374,26 @@ func newGUID() string { return uuid.NewString() }
 // metadata serves the cloud metadata az reads during "az cloud register".
 func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 	base := h.cfg.PublicURL
-	writeJSON(w, http.StatusOK, map[string]any{
-		"galleryEndpoint": base + "/",
-		"graphEndpoint":   base + "/graph/",
-		"portalEndpoint":  base + "/",
-		"authentication": map[string]any{
-			"loginEndpoint": base + "/",
-			"audiences":     []string{h.cfg.Audiences[0], strings.TrimSuffix(h.cfg.Audiences[0], "/")},
+	writeJSON(w, http.StatusOK, armapi.CloudMetadata{
+		GalleryEndpoint: base + "/",
+		GraphEndpoint:   base + "/graph/",
+		PortalEndpoint:  base + "/",
+		Authentication: armapi.CloudMetadataAuthority{
+			LoginEndpoint: base + "/",
+			Audiences:     []string{h.cfg.Audiences[0], strings.TrimSuffix(h.cfg.Audiences[0], "/")},
 		},
 	})
 }
 
-func providers() []map[string]any {
-	p := func(ns string, types ...string) map[string]any {
-		var rt []map[string]any
+func providers() []armapi.Provider {
+	p := func(ns string, types ...string) armapi.Provider {
+		var rt []armapi.ProviderType
 		for _, t := range types {
-			rt = append(rt, map[string]any{"resourceType": t, "locations": []string{}, "apiVersions": []string{"2024-11-30", "2023-01-31", "2022-01-31-preview"}})
+			rt = append(rt, armapi.ProviderType{ResourceType: t, Locations: []string{}, APIVersions: []string{"2024-11-30", "2023-01-31", "2022-01-31-preview"}})
 		}
-		return map[string]any{"id": "/providers/" + ns, "namespace": ns, "registrationState": "Registered", "resourceTypes": rt}
+		return armapi.Provider{ID: "/providers/" + ns, Namespace: ns, RegistrationState: "Registered", ResourceTypes: rt}
 	}
-	return []map[string]any{
+	return []armapi.Provider{
 		p("Microsoft.ManagedIdentity", "userAssignedIdentities", "userAssignedIdentities/federatedIdentityCredentials"),
 		p("Microsoft.Resources", "resourceGroups", "subscriptions"),
 		p("Microsoft.KeyVault", "vaults"),

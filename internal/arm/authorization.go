@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wifproject/wif/internal/arm/armapi"
 	"github.com/wifproject/wif/internal/keyvault"
 	"github.com/wifproject/wif/internal/rbac"
 	"github.com/wifproject/wif/internal/store"
@@ -57,20 +58,15 @@ func (h *Handler) checkScope(q *request) error {
 	resourceType := p.Namespace + "/" + p.Type
 	if p.ChildName != "" {
 		// A single secret of a vault is a scope too (Key Vault data actions).
-		if resourceType != typeVault || p.ChildType != "secrets" || !keyvault.ValidSecretName(p.ChildName) {
+		if resourceType != armapi.TypeVault || p.ChildType != "secrets" || !keyvault.ValidSecretName(p.ChildName) {
 			return invalid
 		}
 	}
-	switch resourceType {
-	case typeIdentity:
-		_, err = h.db.GetIdentity(q.ctx(), s.ID, p.ResourceGroup, p.Name)
-	case typeVault:
-		_, err = h.db.GetVault(q.ctx(), s.ID, p.ResourceGroup, p.Name)
-	case "Microsoft.ContainerService/managedClusters":
-		_, err = h.db.GetCluster(q.ctx(), s.ID, p.ResourceGroup, p.Name)
-	default:
+	t, known := h.types[strings.ToLower(resourceType)]
+	if !known {
 		return invalid
 	}
+	err = t.exists(q.ctx(), s.ID, p.ResourceGroup, p.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		return errf(http.StatusNotFound, "ResourceNotFound", "The Resource '%s/%s' under resource group '%s' was not found.", resourceType, p.Name, p.ResourceGroup)
 	}
@@ -122,25 +118,23 @@ func roleDefinitionID(scope, guid string) string {
 	return scope + "/providers/Microsoft.Authorization/roleDefinitions/" + guid
 }
 
-func roleDefinitionJSON(scope string, d rbac.RoleDefinition) map[string]any {
-	perms := make([]any, len(d.Permissions))
+func roleDefinitionJSON(scope string, d rbac.RoleDefinition) armapi.RoleDefinition {
+	perms := make([]armapi.Permission, len(d.Permissions))
 	for i, p := range d.Permissions {
-		perms[i] = map[string]any{"actions": p.Actions, "notActions": p.NotActions, "dataActions": p.DataActions, "notDataActions": p.NotDataActions}
+		perms[i] = armapi.Permission{Actions: p.Actions, NotActions: p.NotActions, DataActions: p.DataActions, NotDataActions: p.NotDataActions}
 	}
-	return map[string]any{
-		"id":   roleDefinitionID(scope, d.Name),
-		"name": d.Name,
-		"type": "Microsoft.Authorization/roleDefinitions",
-		"properties": map[string]any{
-			"roleName":         d.RoleName,
-			"type":             d.RoleType,
-			"description":      d.Description,
-			"assignableScopes": d.AssignableScopes,
-			"permissions":      perms,
-			"createdOn":        "2015-02-02T21:55:09.8806423Z",
-			"updatedOn":        "2024-01-01T00:00:00.0000000Z",
-			"createdBy":        nil,
-			"updatedBy":        nil,
+	return armapi.RoleDefinition{
+		ID:   roleDefinitionID(scope, d.Name),
+		Name: d.Name,
+		Type: armapi.TypeRoleDefinition,
+		Properties: armapi.RoleDefinitionProperties{
+			RoleName:         d.RoleName,
+			Type:             d.RoleType,
+			Description:      d.Description,
+			AssignableScopes: d.AssignableScopes,
+			Permissions:      perms,
+			CreatedOn:        "2015-02-02T21:55:09.8806423Z",
+			UpdatedOn:        "2024-01-01T00:00:00.0000000Z",
 		},
 	}
 }
@@ -165,36 +159,28 @@ func (h *Handler) listRoleDefinitions(q *request, scope string) (response, error
 		}
 		want = name
 	}
-	value := []any{}
+	page := armapi.Page[armapi.RoleDefinition]{Value: []armapi.RoleDefinition{}}
 	for _, d := range rbac.BuiltIns() {
 		if want == "" || strings.EqualFold(d.RoleName, want) {
-			value = append(value, roleDefinitionJSON(scope, d))
+			page.Value = append(page.Value, roleDefinitionJSON(scope, d))
 		}
 	}
-	return ok(map[string]any{"value": value})
+	return ok(page)
 }
 
-func roleAssignmentJSON(a store.RoleAssignment) map[string]any {
-	scope := a.Scope
-	id := strings.TrimSuffix(scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + a.ID
+func roleAssignmentJSON(a store.RoleAssignment) armapi.RoleAssignment {
 	created := a.CreatedAt.UTC().Format(time.RFC3339Nano)
-	return map[string]any{
-		"id":   id,
-		"name": a.ID,
-		"type": "Microsoft.Authorization/roleAssignments",
-		"properties": map[string]any{
-			"roleDefinitionId":                   a.RoleDefinitionID,
-			"principalId":                        a.PrincipalID,
-			"principalType":                      a.PrincipalType,
-			"scope":                              scope,
-			"condition":                          nil,
-			"conditionVersion":                   nil,
-			"createdOn":                          created,
-			"updatedOn":                          created,
-			"createdBy":                          nil,
-			"updatedBy":                          nil,
-			"delegatedManagedIdentityResourceId": nil,
-			"description":                        nil,
+	return armapi.RoleAssignment{
+		ID:   strings.TrimSuffix(a.Scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + a.ID,
+		Name: a.ID,
+		Type: armapi.TypeRoleAssignment,
+		Properties: &armapi.RoleAssignmentProperties{
+			RoleDefinitionID: a.RoleDefinitionID,
+			PrincipalID:      a.PrincipalID,
+			PrincipalType:    a.PrincipalType,
+			Scope:            a.Scope,
+			CreatedOn:        created,
+			UpdatedOn:        created,
 		},
 	}
 }
@@ -223,11 +209,11 @@ func (h *Handler) listRoleAssignments(q *request, scope string) (response, error
 	if err != nil {
 		return response{}, err
 	}
-	value := make([]any, 0, len(as))
+	page := armapi.Page[armapi.RoleAssignment]{Value: make([]armapi.RoleAssignment, 0, len(as))}
 	for _, a := range as {
-		value = append(value, roleAssignmentJSON(a))
+		page.Value = append(page.Value, roleAssignmentJSON(a))
 	}
-	return ok(map[string]any{"value": value})
+	return ok(page)
 }
 
 func splitAnd(filter string) []string {
@@ -276,23 +262,7 @@ func (h *Handler) roleAssignment(q *request, scope, name string) (response, erro
 	if err := h.authorize(q, "Microsoft.Authorization/roleAssignments/write", scope); err != nil {
 		return response{}, err
 	}
-	var body struct {
-		ID         string         `json:"id"`
-		Name       string         `json:"name"`
-		Type       string         `json:"type"`
-		SystemData map[string]any `json:"systemData"`
-		Properties *struct {
-			RoleDefinitionID                   string  `json:"roleDefinitionId"`
-			PrincipalID                        string  `json:"principalId"`
-			PrincipalType                      string  `json:"principalType"`
-			Description                        *string `json:"description"`
-			Condition                          *string `json:"condition"`
-			ConditionVersion                   *string `json:"conditionVersion"`
-			Scope                              string  `json:"scope"`
-			CanDelegate                        *bool   `json:"canDelegate"`
-			DelegatedManagedIdentityResourceID *string `json:"delegatedManagedIdentityResourceId"`
-		} `json:"properties"`
-	}
+	var body armapi.RoleAssignment
 	if err := decode(q, &body); err != nil {
 		return response{}, err
 	}

@@ -1,18 +1,14 @@
 package arm
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/wifproject/wif/internal/arm/armapi"
 	"github.com/wifproject/wif/internal/federation"
 	"github.com/wifproject/wif/internal/store"
-)
-
-const (
-	typeGroup    = "Microsoft.Resources/resourceGroups"
-	typeIdentity = "Microsoft.ManagedIdentity/userAssignedIdentities"
-	typeFIC      = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
 )
 
 func groupScope(sub, rg string) string { return "/subscriptions/" + sub + "/resourceGroups/" + rg }
@@ -26,22 +22,22 @@ func (h *Handler) listTenants(q *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	return ok(map[string]any{"value": []any{map[string]any{
-		"id": "/tenants/" + t.ID, "tenantId": t.ID, "tenantCategory": "Home", "displayName": "wif tenant " + t.ID,
-		"defaultDomain": t.ID + ".wif.localhost", "domains": []string{}, "tenantType": "AAD",
+	return ok(armapi.Page[armapi.Tenant]{Value: []armapi.Tenant{{
+		ID: "/tenants/" + t.ID, TenantID: t.ID, TenantCategory: "Home", DisplayName: "wif tenant " + t.ID,
+		DefaultDomain: t.ID + ".wif.localhost", Domains: []string{}, TenantType: "AAD",
 	}}})
 }
 
-func subscriptionJSON(s store.Subscription) map[string]any {
-	return map[string]any{
-		"id":                   "/subscriptions/" + s.ID,
-		"subscriptionId":       s.ID,
-		"tenantId":             s.TenantID,
-		"displayName":          s.DisplayName,
-		"state":                s.State,
-		"subscriptionPolicies": map[string]any{"locationPlacementId": "Public_2014-09-01", "quotaId": "wif", "spendingLimit": "Off"},
-		"authorizationSource":  "RoleBased",
-		"managedByTenants":     []any{},
+func subscriptionJSON(s store.Subscription) armapi.Subscription {
+	return armapi.Subscription{
+		ID:                   "/subscriptions/" + s.ID,
+		SubscriptionID:       s.ID,
+		TenantID:             s.TenantID,
+		DisplayName:          s.DisplayName,
+		State:                s.State,
+		SubscriptionPolicies: &armapi.SubscriptionPolicies{LocationPlacementID: "Public_2014-09-01", QuotaID: "wif", SpendingLimit: "Off"},
+		AuthorizationSource:  "RoleBased",
+		ManagedByTenants:     []armapi.ManagedByTenant{},
 	}
 }
 
@@ -56,298 +52,158 @@ func (h *Handler) listSubscriptions(q *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	value := []any{}
+	page := armapi.Page[armapi.Subscription]{Value: []armapi.Subscription{}}
 	for _, s := range subs {
 		prefix := strings.ToLower("/subscriptions/" + s.ID)
 		for _, a := range as {
 			sc := strings.ToLower(strings.TrimSuffix(a.Scope, "/"))
 			if sc == "" || sc == prefix || strings.HasPrefix(sc, prefix+"/") {
-				value = append(value, subscriptionJSON(s))
+				page.Value = append(page.Value, subscriptionJSON(s))
 				break
 			}
 		}
 	}
-	return ok(map[string]any{"value": value})
+	return ok(page)
 }
 
 // --- resource groups ---
 
-func groupJSON(g store.ResourceGroup) map[string]any {
-	return map[string]any{
-		"id":         groupScope(g.SubscriptionID, g.Name),
-		"name":       g.Name,
-		"type":       typeGroup,
-		"location":   g.Location,
-		"tags":       tagsOrEmpty(g.Tags),
-		"properties": map[string]any{"provisioningState": "Succeeded"},
-	}
-}
-
-func tagsOrEmpty(t map[string]string) map[string]string {
-	if t == nil {
-		return map[string]string{}
-	}
-	return t
-}
-
-func (h *Handler) listGroups(q *request, sub store.Subscription) (response, error) {
-	if err := h.authorize(q, "Microsoft.Resources/subscriptions/resourceGroups/read", q.id.scope()); err != nil {
-		return response{}, err
-	}
-	gs, err := h.db.ListResourceGroups(q.ctx(), sub.ID)
-	if err != nil {
-		return response{}, err
-	}
-	value := make([]any, 0, len(gs))
-	for _, g := range gs {
-		value = append(value, groupJSON(g))
-	}
-	return ok(map[string]any{"value": value})
-}
-
-// authorizeList checks that the resource group of the path exists (when
-// it names one) and that the caller may perform action over it or over
-// the subscription.
-func (h *Handler) authorizeList(q *request, sub store.Subscription, action string) error {
-	if rg := q.id.ResourceGroup; rg != "" {
-		if _, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(err, store.ErrNotFound) {
-			return groupNotFound(rg)
-		} else if err != nil {
-			return err
-		}
-	}
-	return h.authorize(q, action, q.id.scope())
-}
-
-func groupNotFound(name string) error {
-	return errf(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", name)
-}
-
-func (h *Handler) group(q *request, sub store.Subscription) (response, error) {
-	name, scope := q.id.ResourceGroup, q.id.scope()
-	switch q.r.Method {
-	case http.MethodGet, http.MethodHead:
-		if err := h.authorize(q, "Microsoft.Resources/subscriptions/resourceGroups/read", scope); err != nil {
-			return response{}, err
-		}
-		g, err := h.db.GetResourceGroup(q.ctx(), sub.ID, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return response{}, groupNotFound(name)
-		} else if err != nil {
-			return response{}, err
-		}
-		if q.r.Method == http.MethodHead {
-			return response{status: http.StatusNoContent}, nil
-		}
-		return ok(groupJSON(g))
-	case http.MethodPut, http.MethodPatch:
-		if err := h.authorize(q, "Microsoft.Resources/subscriptions/resourceGroups/write", scope); err != nil {
-			return response{}, err
-		}
-		var body struct {
-			ID         string            `json:"id"`
-			Name       string            `json:"name"`
-			Type       string            `json:"type"`
-			Location   string            `json:"location"`
-			ManagedBy  *string           `json:"managedBy"`
-			Tags       map[string]string `json:"tags"`
-			Properties map[string]any    `json:"properties"`
-		}
-		if err := decode(q, &body); err != nil {
-			return response{}, err
-		}
-		g := store.ResourceGroup{SubscriptionID: sub.ID, Name: name, Location: body.Location, Tags: body.Tags}
-		if q.r.Method == http.MethodPatch {
-			cur, err := h.db.GetResourceGroup(q.ctx(), sub.ID, name)
-			if errors.Is(err, store.ErrNotFound) {
-				return response{}, groupNotFound(name)
-			} else if err != nil {
-				return response{}, err
+func (h *Handler) groupType() *resourceType[armapi.ResourceGroup, store.ResourceGroup] {
+	db := h.db
+	return &resourceType[armapi.ResourceGroup, store.ResourceGroup]{
+		typ:   "Microsoft.Resources/subscriptions/resourceGroups",
+		group: true,
+		get: func(ctx context.Context, sub, rg, _ string) (store.ResourceGroup, error) {
+			return db.GetResourceGroup(ctx, sub, rg)
+		},
+		list: func(ctx context.Context, sub, _ string) ([]store.ResourceGroup, error) {
+			return db.ListResourceGroups(ctx, sub)
+		},
+		put:  db.PutResourceGroup,
+		del:  func(ctx context.Context, sub, rg, _ string) error { return db.DeleteResourceGroup(ctx, sub, rg) },
+		wire: groupJSON,
+		write: func(q *request, at target, body armapi.ResourceGroup, cur *store.ResourceGroup) (store.ResourceGroup, error) {
+			g := store.ResourceGroup{SubscriptionID: at.sub.ID, Name: at.name, Location: body.Location, Tags: body.Tags}
+			if q.r.Method == http.MethodPatch {
+				g.Location = cur.Location
+				if g.Tags == nil {
+					g.Tags = cur.Tags
+				}
 			}
-			g.Location = cur.Location
-			if g.Tags == nil {
-				g.Tags = cur.Tags
+			if g.Location == "" {
+				return g, locationRequired()
 			}
-		}
-		if g.Location == "" {
-			return response{}, errf(http.StatusBadRequest, "LocationRequired", "The location property is required for this definition.")
-		}
-		stored, isNew, err := h.db.PutResourceGroup(q.ctx(), g)
-		if err != nil {
-			return response{}, err
-		}
-		if isNew {
-			return created(groupJSON(stored))
-		}
-		return ok(groupJSON(stored))
-	case http.MethodDelete:
-		if err := h.authorize(q, "Microsoft.Resources/subscriptions/resourceGroups/delete", scope); err != nil {
-			return response{}, err
-		}
-		err := h.db.DeleteResourceGroup(q.ctx(), sub.ID, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return response{}, groupNotFound(name)
-		} else if err != nil {
-			return response{}, err
-		}
-		// Azure deletes groups asynchronously: 202 with a Location to poll.
-		// wif has finished already, so the first poll answers 200.
-		loc := strings.Replace(h.operationURL(sub.ID), "operationStatuses", "operationResults", 1)
-		return response{status: http.StatusAccepted, location: loc}, nil
-	}
-	return response{}, methodNotAllowed(q)
-}
-
-func methodNotAllowed(q *request) error {
-	return errf(http.StatusMethodNotAllowed, "MethodNotAllowed", "The method '%s' is not allowed on '%s'.", q.r.Method, q.r.URL.Path)
-}
-
-// --- managed identities ---
-
-func identityJSON(p store.Principal) map[string]any {
-	return map[string]any{
-		"id":       "/subscriptions/" + p.SubscriptionID + "/resourcegroups/" + p.ResourceGroup + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + p.Name,
-		"name":     p.Name,
-		"type":     typeIdentity,
-		"location": p.Location,
-		"tags":     tagsOrEmpty(p.Tags),
-		"properties": map[string]any{
-			"tenantId":       p.TenantID,
-			"principalId":    p.ObjectID,
-			"clientId":       p.ClientID,
-			"isolationScope": "None",
+			return g, nil
 		},
 	}
 }
 
-func (h *Handler) listIdentities(q *request, sub store.Subscription) (response, error) {
-	if err := h.authorizeList(q, sub, "Microsoft.ManagedIdentity/userAssignedIdentities/read"); err != nil {
-		return response{}, err
+func groupJSON(g store.ResourceGroup) armapi.ResourceGroup {
+	return armapi.ResourceGroup{
+		ID:         groupScope(g.SubscriptionID, g.Name),
+		Name:       g.Name,
+		Type:       armapi.TypeResourceGroup,
+		Location:   g.Location,
+		Tags:       tagsOrEmpty(g.Tags),
+		Properties: &armapi.ResourceGroupProperties{ProvisioningState: "Succeeded"},
 	}
-	ids, err := h.db.ListIdentities(q.ctx(), sub.ID, q.id.ResourceGroup)
-	if err != nil {
-		return response{}, err
-	}
-	value := make([]any, 0, len(ids))
-	for _, p := range ids {
-		value = append(value, identityJSON(p))
-	}
-	return ok(map[string]any{"value": value})
 }
 
-func identityNotFound(rg, name string) error {
-	return errf(http.StatusNotFound, "ResourceNotFound", "The Resource 'Microsoft.ManagedIdentity/userAssignedIdentities/%s' under resource group '%s' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix", name, rg)
+// --- managed identities ---
+
+func (h *Handler) identityType() *resourceType[armapi.Identity, store.Principal] {
+	db := h.db
+	return &resourceType[armapi.Identity, store.Principal]{
+		typ:  armapi.TypeIdentity,
+		get:  db.GetIdentity,
+		list: db.ListIdentities,
+		put:  db.PutIdentity,
+		del:  db.DeleteIdentity,
+		wire: identityJSON,
+		write: func(q *request, at target, body armapi.Identity, cur *store.Principal) (store.Principal, error) {
+			if q.r.Method == http.MethodPatch {
+				p := *cur
+				if body.Tags != nil {
+					p.Tags = body.Tags
+				}
+				return p, nil
+			}
+			// A PUT of an existing identity keeps its ids: the store keeps
+			// the stored object and client id.
+			group := at.group
+			if cur != nil {
+				group = cur.ResourceGroup
+			}
+			p := store.Principal{
+				ObjectID: newGUID(), ClientID: newGUID(), TenantID: at.sub.TenantID, Kind: store.KindManagedIdentity,
+				DisplayName: at.name, SubscriptionID: at.sub.ID, ResourceGroup: group, Name: at.name,
+				Location: body.Location, Tags: body.Tags,
+			}
+			if p.Location == "" {
+				return p, locationRequired()
+			}
+			return p, nil
+		},
+		child: h.identityChild,
+	}
 }
 
-func (h *Handler) identity(q *request, sub store.Subscription) (response, error) {
-	rg, name, scope := q.id.ResourceGroup, q.id.Name, q.id.scope()
-	switch q.r.Method {
-	case http.MethodGet:
-		if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/read", scope); err != nil {
-			return response{}, err
-		}
-		p, err := h.db.GetIdentity(q.ctx(), sub.ID, rg, name)
-		if errors.Is(err, store.ErrNotFound) {
-			if _, gerr := h.db.GetResourceGroup(q.ctx(), sub.ID, rg); errors.Is(gerr, store.ErrNotFound) {
-				return response{}, groupNotFound(rg)
-			}
-			return response{}, identityNotFound(rg, name)
-		} else if err != nil {
-			return response{}, err
-		}
-		return ok(identityJSON(p))
-	case http.MethodPut, http.MethodPatch:
-		if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/write", scope); err != nil {
-			return response{}, err
-		}
-		var body struct {
-			ID         string            `json:"id"`
-			Name       string            `json:"name"`
-			Type       string            `json:"type"`
-			Location   string            `json:"location"`
-			Tags       map[string]string `json:"tags"`
-			SystemData map[string]any    `json:"systemData"`
-			Properties *struct {
-				TenantID       string `json:"tenantId"`
-				PrincipalID    string `json:"principalId"`
-				ClientID       string `json:"clientId"`
-				IsolationScope string `json:"isolationScope"`
-			} `json:"properties"`
-		}
-		if err := decode(q, &body); err != nil {
-			return response{}, err
-		}
-		rgRow, err := h.db.GetResourceGroup(q.ctx(), sub.ID, rg)
-		if errors.Is(err, store.ErrNotFound) {
-			return response{}, groupNotFound(rg)
-		} else if err != nil {
-			return response{}, err
-		}
-		p := store.Principal{
-			ObjectID: newGUID(), ClientID: newGUID(), TenantID: sub.TenantID, Kind: store.KindManagedIdentity,
-			DisplayName: name, SubscriptionID: sub.ID, ResourceGroup: rgRow.Name, Name: name,
-			Location: body.Location, Tags: body.Tags,
-		}
-		if q.r.Method == http.MethodPatch {
-			cur, err := h.db.GetIdentity(q.ctx(), sub.ID, rg, name)
-			if errors.Is(err, store.ErrNotFound) {
-				return response{}, identityNotFound(rg, name)
-			} else if err != nil {
-				return response{}, err
-			}
-			p = cur
-			if body.Tags != nil {
-				p.Tags = body.Tags
-			}
-		}
-		if p.Location == "" {
-			return response{}, errf(http.StatusBadRequest, "LocationRequired", "The location property is required for this definition.")
-		}
-		stored, isNew, err := h.db.PutIdentity(q.ctx(), p)
-		if errors.Is(err, store.ErrParentNotFound) {
-			return response{}, groupNotFound(rg)
-		} else if err != nil {
-			return response{}, err
-		}
-		if isNew {
-			return created(identityJSON(stored))
-		}
-		return ok(identityJSON(stored))
-	case http.MethodDelete:
-		if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/delete", scope); err != nil {
-			return response{}, err
-		}
-		err := h.db.DeleteIdentity(q.ctx(), sub.ID, rg, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return response{status: http.StatusNoContent}, nil
-		} else if err != nil {
-			return response{}, err
-		}
-		return response{status: http.StatusOK}, nil
+// identityID is an identity's id as az 2.45's SDK spells it
+// ("resourcegroups"), which az reads back.
+func identityID(p store.Principal) string {
+	return "/subscriptions/" + p.SubscriptionID + "/resourcegroups/" + p.ResourceGroup + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + p.Name
+}
+
+func identityJSON(p store.Principal) armapi.Identity {
+	return armapi.Identity{
+		ID:       identityID(p),
+		Name:     p.Name,
+		Type:     armapi.TypeIdentity,
+		Location: p.Location,
+		Tags:     tagsOrEmpty(p.Tags),
+		Properties: &armapi.IdentityProperties{
+			TenantID:       p.TenantID,
+			PrincipalID:    p.ObjectID,
+			ClientID:       p.ClientID,
+			IsolationScope: "None",
+		},
 	}
-	return response{}, methodNotAllowed(q)
+}
+
+func identityNotFound(rg, name string) error { return resourceNotFound(armapi.TypeIdentity, rg, name) }
+
+// identityChild serves .../userAssignedIdentities/{name}/federatedIdentityCredentials[/{fic}].
+func (h *Handler) identityChild(q *request, sub store.Subscription) (response, error) {
+	if !strings.EqualFold(q.id.ChildType, "federatedIdentityCredentials") {
+		return response{}, notFoundPath(q)
+	}
+	if q.id.ChildName == "" {
+		if q.r.Method != http.MethodGet {
+			return response{}, notFoundPath(q)
+		}
+		return h.listFICs(q, sub)
+	}
+	return h.fic(q, sub)
 }
 
 // --- federated identity credentials ---
 
-func ficJSON(p store.Principal, f store.FederatedCredential) map[string]any {
-	props := map[string]any{
-		"issuer":    f.Issuer,
-		"audiences": []string{f.Audience},
+func ficJSON(p store.Principal, f store.FederatedCredential) armapi.FederatedIdentityCredential {
+	props := &armapi.FederatedIdentityCredentialProperties{
+		Issuer:      f.Issuer,
+		Audiences:   []string{f.Audience},
+		Description: f.Description,
 	}
 	if f.Expression != "" {
-		props["claimsMatchingExpression"] = map[string]any{"value": f.Expression, "languageVersion": 1}
+		props.ClaimsMatchingExpression = &armapi.ClaimsMatchingExpression{Value: f.Expression, LanguageVersion: 1}
 	} else {
-		props["subject"] = f.Subject
+		props.Subject = &f.Subject
 	}
-	if f.Description != "" {
-		props["description"] = f.Description
-	}
-	return map[string]any{
-		"id":         "/subscriptions/" + p.SubscriptionID + "/resourcegroups/" + p.ResourceGroup + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + p.Name + "/federatedIdentityCredentials/" + f.Name,
-		"name":       f.Name,
-		"type":       typeFIC,
-		"properties": props,
+	return armapi.FederatedIdentityCredential{
+		ID:         identityID(p) + "/federatedIdentityCredentials/" + f.Name,
+		Name:       f.Name,
+		Type:       armapi.TypeFederatedCredential,
+		Properties: props,
 	}
 }
 
@@ -356,13 +212,17 @@ func (h *Handler) parentIdentity(q *request, sub store.Subscription) (store.Prin
 	rg, name := q.id.ResourceGroup, q.id.Name
 	p, err := h.db.GetIdentity(q.ctx(), sub.ID, rg, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return p, errf(http.StatusNotFound, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '%s' not found.", name)
+		return p, parentNotFound(name)
 	}
 	return p, err
 }
 
+func parentNotFound(name string) error {
+	return errf(http.StatusNotFound, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '%s' not found.", name)
+}
+
 func (h *Handler) listFICs(q *request, sub store.Subscription) (response, error) {
-	if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/read", q.id.scope()); err != nil {
+	if err := h.authorize(q, armapi.TypeFederatedCredential+"/read", q.id.scope()); err != nil {
 		return response{}, err
 	}
 	p, err := h.parentIdentity(q, sub)
@@ -373,16 +233,16 @@ func (h *Handler) listFICs(q *request, sub store.Subscription) (response, error)
 	if err != nil {
 		return response{}, err
 	}
-	value := make([]any, 0, len(fics))
+	page := armapi.Page[armapi.FederatedIdentityCredential]{Value: make([]armapi.FederatedIdentityCredential, 0, len(fics))}
 	for _, f := range fics {
-		value = append(value, ficJSON(p, f))
+		page.Value = append(page.Value, ficJSON(p, f))
 	}
-	return ok(map[string]any{"value": value})
+	return ok(page)
 }
 
 func (h *Handler) fic(q *request, sub store.Subscription) (response, error) {
 	name, scope := q.id.ChildName, q.id.scope()
-	action := "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/"
+	action := armapi.TypeFederatedCredential + "/"
 	switch q.r.Method {
 	case http.MethodGet:
 		action += "read"
@@ -404,7 +264,7 @@ func (h *Handler) fic(q *request, sub store.Subscription) (response, error) {
 	case http.MethodGet:
 		f, err := h.db.GetFederatedCredential(q.ctx(), p.ObjectID, name)
 		if errors.Is(err, store.ErrNotFound) {
-			return response{}, errf(http.StatusNotFound, "ResourceNotFound", "The Resource '%s/%s/federatedIdentityCredentials/%s' under resource group '%s' was not found.", typeIdentity, p.Name, name, p.ResourceGroup)
+			return response{}, errf(http.StatusNotFound, "ResourceNotFound", "The Resource '%s/%s/federatedIdentityCredentials/%s' under resource group '%s' was not found.", armapi.TypeIdentity, p.Name, name, p.ResourceGroup)
 		} else if err != nil {
 			return response{}, err
 		}
@@ -419,50 +279,13 @@ func (h *Handler) fic(q *request, sub store.Subscription) (response, error) {
 		return response{status: http.StatusOK}, nil
 	}
 
-	var body struct {
-		ID         string         `json:"id"`
-		Name       string         `json:"name"`
-		Type       string         `json:"type"`
-		SystemData map[string]any `json:"systemData"`
-		Properties *struct {
-			Issuer                   string   `json:"issuer"`
-			Subject                  *string  `json:"subject"`
-			Audiences                []string `json:"audiences"`
-			Description              string   `json:"description"`
-			ClaimsMatchingExpression *struct {
-				Value           string `json:"value"`
-				LanguageVersion int    `json:"languageVersion"`
-			} `json:"claimsMatchingExpression"`
-		} `json:"properties"`
-	}
+	var body armapi.FederatedIdentityCredential
 	if err := decode(q, &body); err != nil {
 		return response{}, err
 	}
-	if body.Properties == nil {
-		return response{}, errf(http.StatusBadRequest, "BadRequest", "The federated identity credential properties are required.")
-	}
-	bp := body.Properties
-	spec := federation.Spec{Name: name, Issuer: bp.Issuer, Description: bp.Description, Audiences: bp.Audiences}
-	if bp.Audiences != nil && len(bp.Audiences) == 0 {
-		return response{}, errf(http.StatusBadRequest, "BadRequest", "Federated identity credentials must have exactly one audience.")
-	}
-	if bp.Subject != nil {
-		spec.Subject = *bp.Subject
-	}
-	if bp.ClaimsMatchingExpression != nil {
-		spec.Expression = bp.ClaimsMatchingExpression.Value
-		spec.LanguageVersion = bp.ClaimsMatchingExpression.LanguageVersion
-		if spec.Expression == "" {
-			return response{}, errf(http.StatusBadRequest, "BadRequest", "claimsMatchingExpression.value is required.")
-		}
-	}
-	cred, err := federation.Validate(spec)
+	row, err := ficRow(p, name, body.Properties)
 	if err != nil {
-		return response{}, errf(http.StatusBadRequest, "BadRequest", "%v", err)
-	}
-	row := store.FederatedCredential{PrincipalID: p.ObjectID, Name: name, Issuer: cred.Issuer, Subject: cred.Subject, Audience: cred.Audience, Description: spec.Description, Expression: spec.Expression}
-	if cred.Expr != nil {
-		row.Expression = cred.Expr.String()
+		return response{}, err
 	}
 	stored, isNew, err := h.db.PutFederatedCredential(q.ctx(), row, h.cfg.MaxFICsPerIdentity)
 	switch {
@@ -471,7 +294,7 @@ func (h *Handler) fic(q *request, sub store.Subscription) (response, error) {
 	case errors.Is(err, store.ErrLimit):
 		return response{}, errf(http.StatusBadRequest, "BadRequest", "Too many Federated Identity Credentials are written to Managed Identity '%s'. The maximum is %d.", p.Name, h.cfg.MaxFICsPerIdentity)
 	case errors.Is(err, store.ErrParentNotFound):
-		return response{}, errf(http.StatusNotFound, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '%s' not found.", p.Name)
+		return response{}, parentNotFound(p.Name)
 	case err != nil:
 		return response{}, err
 	}
@@ -479,4 +302,35 @@ func (h *Handler) fic(q *request, sub store.Subscription) (response, error) {
 		return created(ficJSON(p, stored))
 	}
 	return ok(ficJSON(p, stored))
+}
+
+// ficRow validates a credential's properties as Entra does, into the row
+// to store.
+func ficRow(p store.Principal, name string, bp *armapi.FederatedIdentityCredentialProperties) (store.FederatedCredential, error) {
+	if bp == nil {
+		return store.FederatedCredential{}, errf(http.StatusBadRequest, "BadRequest", "The federated identity credential properties are required.")
+	}
+	spec := federation.Spec{Name: name, Issuer: bp.Issuer, Description: bp.Description, Audiences: bp.Audiences}
+	if bp.Audiences != nil && len(bp.Audiences) == 0 {
+		return store.FederatedCredential{}, errf(http.StatusBadRequest, "BadRequest", "Federated identity credentials must have exactly one audience.")
+	}
+	if bp.Subject != nil {
+		spec.Subject = *bp.Subject
+	}
+	if bp.ClaimsMatchingExpression != nil {
+		spec.Expression = bp.ClaimsMatchingExpression.Value
+		spec.LanguageVersion = bp.ClaimsMatchingExpression.LanguageVersion
+		if spec.Expression == "" {
+			return store.FederatedCredential{}, errf(http.StatusBadRequest, "BadRequest", "claimsMatchingExpression.value is required.")
+		}
+	}
+	cred, err := federation.Validate(spec)
+	if err != nil {
+		return store.FederatedCredential{}, errf(http.StatusBadRequest, "BadRequest", "%v", err)
+	}
+	row := store.FederatedCredential{PrincipalID: p.ObjectID, Name: name, Issuer: cred.Issuer, Subject: cred.Subject, Audience: cred.Audience, Description: spec.Description, Expression: spec.Expression}
+	if cred.Expr != nil {
+		row.Expression = cred.Expr.String()
+	}
+	return row, nil
 }
