@@ -51,18 +51,30 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 
 // migrate applies every migration not yet recorded in schema_migrations,
 // each in its own write transaction together with its record. Concurrent
-// openers serialise on the write lock and re-check inside it.
+// openers serialise on the dialect's lock (or SQLite's write lock) and
+// re-check inside it.
 func (db *DB) migrate(ctx context.Context) error {
 	ms, err := loadMigrations(db.d.migrations)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if db.d.lock != nil {
+		release, err := db.d.lock(ctx, db.sql)
+		if err != nil {
+			return fmt.Errorf("migrate: lock: %w", db.d.classify(err))
+		}
+		defer release()
+	}
 	err = db.write(ctx, false, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		ddl := `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,
 			applied_at INTEGER NOT NULL
-		)`)
+		)`
+		if db.d.ddl != nil {
+			ddl = db.d.ddl(ddl)
+		}
+		_, err := tx.ExecContext(ctx, ddl)
 		return err
 	})
 	if err != nil {

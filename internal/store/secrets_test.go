@@ -13,10 +13,10 @@ import (
 
 // secretFixture opens a store with vault "Vault1" in rg1 and vault "vault2"
 // in rg2.
-func secretFixture(t *testing.T) *store.DB {
+func secretFixture(t *testing.T, open func(testing.TB) *store.DB) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	db := storetest.Open(t)
+	db := open(t)
 	now := time.Unix(1700000000, 0).UTC()
 	if err := db.CreateTenant(ctx, store.Tenant{ID: "t1", CreatedAt: now}); err != nil {
 		t.Fatal(err)
@@ -45,9 +45,11 @@ func version(n int) string {
 	return string(b)
 }
 
-func TestSecrets(t *testing.T) {
+func TestSecrets(t *testing.T) { forBackends(t, testSecrets) }
+
+func testSecrets(t *testing.T, open func(testing.TB) *store.DB) {
 	ctx := context.Background()
-	db := secretFixture(t)
+	db := secretFixture(t, open)
 	t0 := time.Unix(1700000100, 0).UTC()
 	mk := func(name string, n int, val string) store.SecretVersion {
 		return store.SecretVersion{VaultName: "vault1", Name: name, Version: version(n), Value: []byte(val),
@@ -197,9 +199,11 @@ func TestSecrets(t *testing.T) {
 	}
 }
 
-func TestSecretsGoWithTheirVault(t *testing.T) {
+func TestSecretsGoWithTheirVault(t *testing.T) { forBackends(t, testSecretsGoWithTheirVault) }
+
+func testSecretsGoWithTheirVault(t *testing.T, open func(testing.TB) *store.DB) {
 	ctx := context.Background()
-	db := secretFixture(t)
+	db := secretFixture(t, open)
 	put := func(vault, name string) {
 		t.Helper()
 		if _, err := db.PutSecretVersion(ctx, store.SecretVersion{VaultName: vault, Name: name, Version: version(1),
@@ -273,5 +277,12 @@ func BenchmarkGetSecretVersion(b *testing.B) {
 		if err != nil || v.Version != version(2) {
 			b.Fatal(v.Version, err)
 		}
+	}
+}
+
+// forBackends runs test once on each store backend.
+func forBackends(t *testing.T, test func(t *testing.T, open func(testing.TB) *store.DB)) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { test(t, b.Open) })
 	}
 }

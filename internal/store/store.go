@@ -5,7 +5,8 @@
 // There is one concrete store, *DB, on database/sql. SQL shared by every
 // backend uses $n placeholders (understood by SQLite and PostgreSQL alike);
 // what differs per backend (driver, DSN, migrations, error codes) lives in
-// a dialect. Only SQLite is built today.
+// a dialect: SQLite (embedded, the default) and PostgreSQL (pgx), whose
+// migrations are translated from SQLite's, the one schema source.
 package store
 
 import (
@@ -50,11 +51,19 @@ type dialect struct {
 	// compact, if set, rewrites the database after rows were rewritten in
 	// place (sealed), so that freed pages and logs keep no old contents.
 	compact func(context.Context, *sql.DB) error
+	// lock, if set, takes a lock across every process on the database
+	// for the migrations (PostgreSQL's advisory lock); SQLite's write
+	// lock already serialises them.
+	lock func(context.Context, *sql.DB) (release func(), err error)
+	// ddl, if set, translates SQLite DDL (the one schema source) into the
+	// dialect's.
+	ddl func(string) string
 }
 
 // Open opens (creating if needed) the store named by dsn and applies
-// pending migrations. dsn is a file path, sqlite://<path>, sqlite:<path>, or
-// :memory: (a private in-memory database, for tests).
+// pending migrations. dsn is a file path, sqlite://<path>, sqlite:<path>,
+// :memory: (a private in-memory database, for tests), or a postgres:// or
+// postgresql:// URL.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	loc, err := parseDSN(dsn)
 	if err != nil {
@@ -64,8 +73,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	switch loc.backend {
 	case backendSQLite:
 		db, err = openSQLite(loc.path)
+	case backendPostgres:
+		db, err = openPostgres(loc.url)
 	default:
-		err = fmt.Errorf("%s backend not built yet", loc.backend)
+		err = fmt.Errorf("%s backend not built", loc.backend)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/wifproject/wif/internal/store"
-	"github.com/wifproject/wif/internal/store/storetest"
 )
 
-func TestVaults(t *testing.T) {
+func TestVaults(t *testing.T) { forBackends(t, testVaults) }
+
+func testVaults(t *testing.T, open func(testing.TB) *store.DB) {
 	ctx := context.Background()
-	db := storetest.Open(t)
+	db := open(t)
 	now := time.Unix(1700000000, 0).UTC()
 	must := func(err error) {
 		t.Helper()
