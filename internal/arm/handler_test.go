@@ -28,14 +28,32 @@ const (
 	testTokenText = "test-token"
 )
 
-// fakeVerifier accepts testTokenText as the token of testCaller.
+// Tokens the fake verifier knows besides testTokenText (testCaller's).
+const (
+	readerToken      = "reader-token"      // testOther, a Reader on the subscription
+	expiredToken     = "expired-token"     // token.ErrExpired
+	audienceToken    = "audience-token"    // token.ErrAudience
+	unavailableToken = "unavailable-token" // token.ErrUnavailable
+)
+
+// fakeVerifier accepts testTokenText as the token of testCaller and
+// readerToken as testOther's; the other tokens above fail as named.
 type fakeVerifier struct{}
 
 func (fakeVerifier) Verify(_ context.Context, raw string, _ ...string) (*token.Claims, error) {
-	if raw != testTokenText {
-		return nil, token.ErrSignature
+	switch raw {
+	case testTokenText:
+		return &token.Claims{OID: testCaller, TenantID: testTenant, AppID: testCaller}, nil
+	case readerToken:
+		return &token.Claims{OID: testOther, TenantID: testTenant, AppID: testOther}, nil
+	case expiredToken:
+		return nil, token.ErrExpired
+	case audienceToken:
+		return nil, token.ErrAudience
+	case unavailableToken:
+		return nil, token.ErrUnavailable
 	}
-	return &token.Claims{OID: testCaller, TenantID: testTenant, AppID: testCaller}, nil
+	return nil, token.ErrSignature
 }
 
 // testHandler is a Handler on a fresh store with rg1 and rg2, an identity
@@ -54,6 +72,7 @@ func testHandler(t *testing.T) (*Handler, *store.DB) {
 	check(db.CreateTenant(ctx, store.Tenant{ID: testTenant}))
 	check(db.CreateSubscription(ctx, store.Subscription{ID: testSub, TenantID: testTenant, DisplayName: "s", State: "Enabled"}))
 	check(db.CreatePrincipal(ctx, store.Principal{ObjectID: testCaller, ClientID: testCaller, TenantID: testTenant, Kind: store.KindServicePrincipal, DisplayName: "caller"}))
+	check(db.CreatePrincipal(ctx, store.Principal{ObjectID: testOther, ClientID: testOther, TenantID: testTenant, Kind: store.KindServicePrincipal, DisplayName: "other"}))
 	for i, rg := range []string{"rg1", "rg2"} {
 		_, _, err := db.PutResourceGroup(ctx, store.ResourceGroup{SubscriptionID: testSub, Name: rg, Location: "eastus"})
 		check(err)
@@ -83,15 +102,24 @@ type testResponse struct {
 	status int
 	code   string
 	body   []byte
+	header http.Header
 }
 
 func serve(h http.Handler, method, path, body string) testResponse {
+	return serveAs(h, "Bearer "+testTokenText, method, path, body)
+}
+
+// serveAs sends a request with the Authorization header authz (none when
+// empty).
+func serveAs(h http.Handler, authz, method, path, body string) testResponse {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	r := httptest.NewRequest(method, "https://localhost"+path, rd)
-	r.Header.Set("Authorization", "Bearer "+testTokenText)
+	if authz != "" {
+		r.Header.Set("Authorization", authz)
+	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	var e struct {
@@ -100,7 +128,7 @@ func serve(h http.Handler, method, path, body string) testResponse {
 		} `json:"error"`
 	}
 	json.Unmarshal(w.Body.Bytes(), &e)
-	return testResponse{status: w.Code, code: e.Error.Code, body: w.Body.Bytes()}
+	return testResponse{status: w.Code, code: e.Error.Code, body: w.Body.Bytes(), header: w.Header()}
 }
 
 // traversals are paths a Contributor on rg1 could try to reach rg2 with.
