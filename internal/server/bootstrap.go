@@ -42,9 +42,6 @@ type setupState struct {
 
 const setupKey = "setup"
 
-// OwnerRoleID is the GUID of the built-in Owner role.
-const OwnerRoleID = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-
 // ensureSetup creates the default tenant, subscription and bootstrap admin
 // on first start and writes bootstrap.json last. Later starts reuse them;
 // if bootstrap.json was removed, the admin gets a new secret.
@@ -100,7 +97,7 @@ func createDefaults(ctx context.Context, db *store.DB, st setupState, now time.T
 	}); err != nil {
 		return fmt.Errorf("server: create admin: %w", err)
 	}
-	owner, ok := rbac.BuiltIn(OwnerRoleID)
+	owner, ok := rbac.BuiltIn(rbac.OwnerID)
 	if !ok {
 		return errors.New("server: built-in Owner role missing")
 	}
