@@ -171,9 +171,11 @@ func (h *Handler) listRoleDefinitions(q *request, scope string) (response, error
 func roleAssignmentJSON(a store.RoleAssignment) armapi.RoleAssignment {
 	created := a.CreatedAt.UTC().Format(time.RFC3339Nano)
 	return armapi.RoleAssignment{
-		ID:   strings.TrimSuffix(a.Scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + a.ID,
-		Name: a.ID,
-		Type: armapi.TypeRoleAssignment,
+		ProxyResource: armapi.ProxyResource{
+			ID:   strings.TrimSuffix(a.Scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + a.ID,
+			Name: a.ID,
+			Type: armapi.TypeRoleAssignment,
+		},
 		Properties: &armapi.RoleAssignmentProperties{
 			RoleDefinitionID: a.RoleDefinitionID,
 			PrincipalID:      a.PrincipalID,

@@ -83,12 +83,14 @@ func (h *Handler) clusterJSON(c store.Cluster) armapi.ManagedCluster {
 		props.SetOIDCIssuer(oidc)
 	}
 	return armapi.ManagedCluster{
-		ID:       clusterScope(c.SubscriptionID, c.ResourceGroup, c.Name),
-		Name:     c.Name,
-		Type:     armapi.TypeCluster,
-		Location: c.Location,
-		Tags:     tagsOrEmpty(c.Tags),
-		SKU:      &armapi.ManagedClusterSKU{Name: "Base", Tier: "Free"},
+		TrackedResource: armapi.TrackedResource{
+			ID:       clusterScope(c.SubscriptionID, c.ResourceGroup, c.Name),
+			Name:     c.Name,
+			Type:     armapi.TypeCluster,
+			Location: c.Location,
+			Tags:     tagsOrEmpty(c.Tags),
+		},
+		SKU: &armapi.ManagedClusterSKU{Name: "Base", Tier: "Free"},
 		Identity: &armapi.ManagedClusterIdentity{Type: "SystemAssigned", TenantID: c.TenantID,
 			PrincipalID: uuid.NewSHA1(uuid.NameSpaceURL, []byte(strings.ToLower(clusterScope(c.SubscriptionID, c.ResourceGroup, c.Name)))).String()},
 		Properties: props,

@@ -100,11 +100,13 @@ func (h *Handler) groupType() *resourceType[armapi.ResourceGroup, store.Resource
 
 func groupJSON(g store.ResourceGroup) armapi.ResourceGroup {
 	return armapi.ResourceGroup{
-		ID:         groupScope(g.SubscriptionID, g.Name),
-		Name:       g.Name,
-		Type:       armapi.TypeResourceGroup,
-		Location:   g.Location,
-		Tags:       tagsOrEmpty(g.Tags),
+		TrackedResource: armapi.TrackedResource{
+			ID:       groupScope(g.SubscriptionID, g.Name),
+			Name:     g.Name,
+			Type:     armapi.TypeResourceGroup,
+			Location: g.Location,
+			Tags:     tagsOrEmpty(g.Tags),
+		},
 		Properties: &armapi.ResourceGroupProperties{ProvisioningState: "Succeeded"},
 	}
 }
@@ -156,11 +158,13 @@ func identityID(p store.Principal) string {
 
 func identityJSON(p store.Principal) armapi.Identity {
 	return armapi.Identity{
-		ID:       identityID(p),
-		Name:     p.Name,
-		Type:     armapi.TypeIdentity,
-		Location: p.Location,
-		Tags:     tagsOrEmpty(p.Tags),
+		TrackedResource: armapi.TrackedResource{
+			ID:       identityID(p),
+			Name:     p.Name,
+			Type:     armapi.TypeIdentity,
+			Location: p.Location,
+			Tags:     tagsOrEmpty(p.Tags),
+		},
 		Properties: &armapi.IdentityProperties{
 			TenantID:       p.TenantID,
 			PrincipalID:    p.ObjectID,
@@ -174,6 +178,9 @@ func identityNotFound(rg, name string) error { return resourceNotFound(armapi.Ty
 
 // identityChild serves .../userAssignedIdentities/{name}/federatedIdentityCredentials[/{fic}].
 func (h *Handler) identityChild(q *request, sub store.Subscription) (response, error) {
+	if strings.EqualFold(q.id.ChildType, "explainToken") && q.id.ChildName == "" && q.r.Method == http.MethodPost {
+		return h.explainToken(q, sub)
+	}
 	if !strings.EqualFold(q.id.ChildType, "federatedIdentityCredentials") {
 		return response{}, notFoundPath(q)
 	}
@@ -200,9 +207,11 @@ func ficJSON(p store.Principal, f store.FederatedCredential) armapi.FederatedIde
 		props.Subject = &f.Subject
 	}
 	return armapi.FederatedIdentityCredential{
-		ID:         identityID(p) + "/federatedIdentityCredentials/" + f.Name,
-		Name:       f.Name,
-		Type:       armapi.TypeFederatedCredential,
+		ProxyResource: armapi.ProxyResource{
+			ID:   identityID(p) + "/federatedIdentityCredentials/" + f.Name,
+			Name: f.Name,
+			Type: armapi.TypeFederatedCredential,
+		},
 		Properties: props,
 	}
 }

@@ -34,11 +34,13 @@ func (h *Handler) vaultJSON(v store.Vault) armapi.Vault {
 		sku = "standard"
 	}
 	return armapi.Vault{
-		ID:       groupScope(v.SubscriptionID, v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name,
-		Name:     v.Name,
-		Type:     armapi.TypeVault,
-		Location: v.Location,
-		Tags:     tagsOrEmpty(v.Tags),
+		TrackedResource: armapi.TrackedResource{
+			ID:       groupScope(v.SubscriptionID, v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name,
+			Name:     v.Name,
+			Type:     armapi.TypeVault,
+			Location: v.Location,
+			Tags:     tagsOrEmpty(v.Tags),
+		},
 		Properties: &armapi.VaultProperties{
 			SKU:                          &armapi.VaultSKU{Family: "A", Name: sku},
 			TenantID:                     v.TenantID,

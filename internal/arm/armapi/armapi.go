@@ -126,16 +126,32 @@ type GenericResource struct {
 	Tags     map[string]string `json:"tags"`
 }
 
-// ResourceGroup is Microsoft.Resources/resourceGroups (2021-04-01). The
-// server always sends tags, as {} when there are none; a request's null or
-// absent tags mean "none" on PUT and "unchanged" on PATCH.
+// TrackedResource is the envelope of a resource with a location (ARM's
+// common TrackedResource). The server always sends tags, as {} when there
+// are none; a request's null or absent tags mean "none" on PUT and
+// "unchanged" on PATCH.
+type TrackedResource struct {
+	ID         string            `json:"id,omitempty"`
+	Name       string            `json:"name,omitempty"`
+	Type       string            `json:"type,omitempty"`
+	Location   string            `json:"location"`
+	Tags       map[string]string `json:"tags"`
+	SystemData json.RawMessage   `json:"systemData,omitempty"`
+}
+
+// ProxyResource is the envelope of a resource without a location, such
+// as a child or an extension resource.
+type ProxyResource struct {
+	ID         string          `json:"id,omitempty"`
+	Name       string          `json:"name,omitempty"`
+	Type       string          `json:"type,omitempty"`
+	SystemData json.RawMessage `json:"systemData,omitempty"`
+}
+
+// ResourceGroup is Microsoft.Resources/resourceGroups (2021-04-01).
 type ResourceGroup struct {
-	ID         string                   `json:"id,omitempty"`
-	Name       string                   `json:"name,omitempty"`
-	Type       string                   `json:"type,omitempty"`
-	Location   string                   `json:"location"`
+	TrackedResource
 	ManagedBy  *string                  `json:"managedBy,omitempty"`
-	Tags       map[string]string        `json:"tags"`
 	Properties *ResourceGroupProperties `json:"properties,omitempty"`
 }
 
@@ -154,12 +170,7 @@ func (p *ResourceGroupProperties) UnmarshalJSON(b []byte) error {
 // (2023-01-31, 2024-11-30; az 2.45 sends 2022-01-31-preview). az flattens
 // properties in its output.
 type Identity struct {
-	ID         string              `json:"id,omitempty"`
-	Name       string              `json:"name,omitempty"`
-	Type       string              `json:"type,omitempty"`
-	Location   string              `json:"location"`
-	Tags       map[string]string   `json:"tags"`
-	SystemData json.RawMessage     `json:"systemData,omitempty"`
+	TrackedResource
 	Properties *IdentityProperties `json:"properties,omitempty"`
 }
 
@@ -175,10 +186,7 @@ type IdentityProperties struct {
 // either subject or claimsMatchingExpression; audiences, when present,
 // must hold exactly one audience.
 type FederatedIdentityCredential struct {
-	ID         string                                 `json:"id,omitempty"`
-	Name       string                                 `json:"name,omitempty"`
-	Type       string                                 `json:"type,omitempty"`
-	SystemData json.RawMessage                        `json:"systemData,omitempty"`
+	ProxyResource
 	Properties *FederatedIdentityCredentialProperties `json:"properties,omitempty"`
 }
 
@@ -233,10 +241,7 @@ type Permission struct {
 // az 2.45 sends 2020-04-01-preview). The server sends the nullable fields
 // as null, as ARM does.
 type RoleAssignment struct {
-	ID         string                    `json:"id,omitempty"`
-	Name       string                    `json:"name,omitempty"`
-	Type       string                    `json:"type,omitempty"`
-	SystemData json.RawMessage           `json:"systemData,omitempty"`
+	ProxyResource
 	Properties *RoleAssignmentProperties `json:"properties,omitempty"`
 }
 
@@ -259,13 +264,8 @@ type RoleAssignmentProperties struct {
 
 // Vault is Microsoft.KeyVault/vaults (2023-07-01).
 type Vault struct {
-	ID         string            `json:"id,omitempty"`
-	Name       string            `json:"name,omitempty"`
-	Type       string            `json:"type,omitempty"`
-	Location   string            `json:"location"`
-	Tags       map[string]string `json:"tags"`
-	SystemData json.RawMessage   `json:"systemData,omitempty"`
-	Properties *VaultProperties  `json:"properties,omitempty"`
+	TrackedResource
+	Properties *VaultProperties `json:"properties,omitempty"`
 }
 
 // VaultProperties are a vault's settings; open (network rules, private

@@ -8,16 +8,11 @@ import (
 // (az 2.45 sends 2022-11-01). az aks update GETs the cluster and PUTs the
 // whole object back as its SDK model re-serialises it.
 type ManagedCluster struct {
-	ID               string                   `json:"id,omitempty"`
-	Name             string                   `json:"name,omitempty"`
-	Type             string                   `json:"type,omitempty"`
-	Location         string                   `json:"location"`
-	Tags             map[string]string        `json:"tags"`
+	TrackedResource
 	SKU              *ManagedClusterSKU       `json:"sku,omitempty"`
 	Identity         *ManagedClusterIdentity  `json:"identity,omitempty"`
 	ExtendedLocation json.RawMessage          `json:"extendedLocation,omitempty"`
 	Kind             json.RawMessage          `json:"kind,omitempty"`
-	SystemData       json.RawMessage          `json:"systemData,omitempty"`
 	Properties       ManagedClusterProperties `json:"properties,omitempty"`
 }
 
