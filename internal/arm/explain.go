@@ -2,6 +2,8 @@ package arm
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -15,6 +17,37 @@ import (
 // made by the exchange's own checks without minting; *sts.Service is one.
 type TokenChecker interface {
 	Check(ctx context.Context, tenant, clientID, assertion string) (sts.Verdict, error)
+}
+
+// explainToken serves POST {identity}/explainToken: the token endpoint's
+// verdict on a token for the identity, with the closest-credential
+// diagnosis, for a caller who may read the identity. The token is never
+// logged.
+func (h *Handler) explainToken(q *request, sub store.Subscription) (response, error) {
+	if h.cfg.Tokens == nil {
+		return response{}, notFoundPath(q)
+	}
+	if err := h.authorize(q, "Microsoft.ManagedIdentity/userAssignedIdentities/read", q.id.scope()); err != nil {
+		return response{}, err
+	}
+	var body armapi.ExplainTokenRequest
+	if err := decode(q, &body); err != nil {
+		return response{}, err
+	}
+	if body.Token == "" {
+		return response{}, errf(http.StatusBadRequest, "InvalidRequestContent", "The request content must have a 'token'.")
+	}
+	p, err := h.db.GetIdentity(q.ctx(), sub.ID, q.id.ResourceGroup, q.id.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return response{}, resourceNotFound(armapi.TypeIdentity, q.id.ResourceGroup, q.id.Name)
+	} else if err != nil {
+		return response{}, err
+	}
+	v, err := h.cfg.Tokens.Check(q.ctx(), p.TenantID, p.ClientID, body.Token)
+	if err != nil {
+		return response{}, err
+	}
+	return ok(explainResult(p, v))
 }
 
 // explainResult renders a verdict on the wire.
