@@ -142,6 +142,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	stsMux := http.NewServeMux()
 	sts.NewHandler(svc, now).Register(stsMux)
 	root := &router{arm: armHandler, sts: stsMux, oidc: cluster.NewIssuerHandler(db, cfg.PublicURL, now), vaults: vaults, ready: func(ctx context.Context) error {
+		// Unready within a second of the store going away, not after a
+		// TCP timeout.
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
 		_, err := db.Generation(ctx)
 		return err
 	}}
@@ -172,6 +176,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	go rotateKeys(ctx, keyring, db, log)
 	go purgeDeletedSecrets(ctx, db, now, log)
+	go db.Watch(ctx, log) // writes by other replicas on the same store
 	go tuneGC(ctx, log, time.Second)
 	if ready != nil {
 		ready(ln.Addr().String())

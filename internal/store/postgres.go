@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"regexp"
 	"testing/fstest"
 	"time"
@@ -29,6 +30,7 @@ func openPostgres(url string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	listenCfg := cfg.Copy()
 	sdb := stdlib.OpenDB(*cfg)
 	sdb.SetMaxOpenConns(32)
 	sdb.SetMaxIdleConns(8)
@@ -44,6 +46,10 @@ func openPostgres(url string) (*DB, error) {
 			compact:    compactPostgres,
 			lock:       lockPostgres,
 			ddl:        toPostgres,
+			announce:   announcePostgres,
+			listen: func(ctx context.Context, instance string, changed func(), log *slog.Logger) {
+				listenPostgres(ctx, listenCfg, instance, changed, log)
+			},
 		},
 	}, nil
 }
@@ -156,4 +162,53 @@ func retryablePostgres(err error) bool {
 		return false
 	}
 	return pe.Code == "40001" || pe.Code == "40P01"
+}
+
+// changesChannel is the PostgreSQL channel announced writes notify.
+const changesChannel = "wif_changes"
+
+func announcePostgres(ctx context.Context, tx *sql.Tx, instance string) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changesChannel, instance)
+	return err
+}
+
+// listenPostgres LISTENs on changesChannel on a connection of its own until
+// ctx ends, calling changed for every announcement from another instance
+// and once after every (re)connection, since announcements sent while it
+// was away are lost.
+func listenPostgres(ctx context.Context, cfg *pgx.ConnConfig, instance string, changed func(), log *slog.Logger) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
+				return err
+			}
+			backoff = 100 * time.Millisecond
+			changed()
+			for {
+				n, err := conn.WaitForNotification(ctx)
+				if err != nil {
+					return err
+				}
+				if n.Payload != instance {
+					changed()
+				}
+			}
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("store: change announcements interrupted; reconnecting", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }

@@ -16,9 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // DB is the store. It is safe for concurrent use.
@@ -28,6 +32,9 @@ type DB struct {
 	dsn string // as given to Open, for reopening in tests
 
 	sealer Sealer // seals private keys at rest; nil: stored as given
+
+	instance string       // this process's id in change announcements
+	lastGen  atomic.Int64 // the newest generation this process has seen
 
 	mu        sync.Mutex
 	listeners []func()
@@ -58,6 +65,12 @@ type dialect struct {
 	// ddl, if set, translates SQLite DDL (the one schema source) into the
 	// dialect's.
 	ddl func(string) string
+	// announce, if set, tells other processes in the write transaction
+	// that it changed what caches hold (PostgreSQL's pg_notify); listen
+	// receives those announcements until ctx ends, calling changed for
+	// each one from another instance and after each (re)connection.
+	announce func(ctx context.Context, tx *sql.Tx, instance string) error
+	listen   func(ctx context.Context, instance string, changed func(), log *slog.Logger)
 }
 
 // Open opens (creating if needed) the store named by dsn and applies
@@ -82,6 +95,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	db.dsn = dsn
+	db.instance = uuid.NewString()
 	for _, o := range opts {
 		o(db)
 	}
@@ -192,12 +206,26 @@ func (db *DB) writeOnce(ctx context.Context, announce bool, fn func(tx *sql.Tx) 
 	if err := fn(tx); err != nil {
 		return err
 	}
+	var gen int64
 	if announce {
-		if _, err := tx.ExecContext(ctx, `UPDATE meta SET generation = generation + 1 WHERE id = 1`); err != nil {
+		if err := tx.QueryRowContext(ctx, `UPDATE meta SET generation = generation + 1 WHERE id = 1 RETURNING generation`).Scan(&gen); err != nil {
 			return err
 		}
+		if db.d.announce != nil {
+			// Delivered to every listening replica when (and only if)
+			// the transaction commits.
+			if err := db.d.announce(ctx, tx, db.instance); err != nil {
+				return err
+			}
+		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if announce {
+		db.sawGeneration(gen)
+	}
+	return nil
 }
 
 // noRows turns sql.ErrNoRows into ErrNotFound and classifies the rest.
