@@ -90,7 +90,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
-	fetchPolicy.AllowHost(cfg.publicHost()) // the cluster issuers wif hosts
 	if fetchPolicy.Restricted() {
 		log.Info("issuer fetches restricted", "allow", fetchPolicy.String())
 	}
@@ -121,7 +120,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		return err
 	}
 	keySets := oidc.NewKeySets(oidc.KeySetsConfig{Client: outbound, Now: now})
-	svc := sts.NewService(stsCfg, dir, keySets, keyring, now)
+	// The cluster issuers wif hosts are read from the store, not fetched.
+	issuerKeys := cluster.NewLocalKeys(db, cfg.PublicURL, cfg.CacheTTL, now, keySets)
+	db.OnChange(issuerKeys.Invalidate)
+	svc := sts.NewService(stsCfg, dir, issuerKeys, keyring, now)
 	verifier := token.NewVerifier(keyring, dir, svc.Issuer, now)
 	armHandler := arm.NewHandler(arm.Config{
 		PublicURL:          cfg.PublicURL,
@@ -129,6 +131,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 		MaxFICsPerIdentity: cfg.MaxFICsPerIdentity,
 		IssuerFor:          svc.Issuer,
 		VaultURL:           cfg.vaultURL,
+		Tokens:             svc,
 	}, db, verifier, now)
 
 	publicPort := ""
