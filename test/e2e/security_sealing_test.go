@@ -22,12 +22,12 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// serveAt runs wif serve on dataDir and port until stop is called (or the
-// test ends), logging the CLI in on the first start.
-func serveAt(t *testing.T, dataDir, port, configDir string) (w *wifProc, stop func()) {
+// serveAt runs wif serve on dataDir and port, with args, until stop is
+// called (or the test ends).
+func serveAt(t *testing.T, dataDir, port, configDir string, args ...string) (w *wifProc, stop func()) {
 	t.Helper()
 	logs := &syncBuffer{}
-	cmd := exec.Command(filepath.Join(binDir, "wif"), "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:"+port)
+	cmd := exec.Command(filepath.Join(binDir, "wif"), append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:" + port}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
