@@ -3,7 +3,6 @@ module github.com/wifproject/wif
 go 1.26.8
 
 require (
-	filippo.io/bigmod v0.1.0
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0
 	github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi v1.3.0

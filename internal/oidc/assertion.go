@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,22 +67,24 @@ type Assertion struct {
 	Header Header
 	Claims Claims
 
-	signingInput string // header.payload, as received
-	signature    []byte
+	jws     *jose.JSONWebSignature
+	payload []byte
 }
 
 // jwsEncoding is the unpadded base64url of compact JWS (RFC 7515), strict so that
 // one token has one encoding.
 var jwsEncoding = base64.RawURLEncoding.Strict()
 
+// maxHeaderSize bounds the JOSE header, in bytes. Service-account and CI
+// tokens carry alg, kid and typ, and at most an x5t; go-jose parses every
+// certificate in an x5c before any signature is checked.
+const maxHeaderSize = 1 << 10
+
 // Parse decodes a compact JWS without verifying it. The token must be at
-// most MaxAssertionSize bytes, have three parts, be signed with an algorithm
-// in AllowedAlgorithms and carry a JSON object of claims. Errors wrap
-// ErrMalformed or ErrAlgorithm.
-//
-// Parsing is done here, once, rather than through go-jose's generic JWS
-// object: this is the token exchange's hot path, and the signature check in
-// Verify is a direct call into crypto/rsa, crypto/ecdsa or crypto/ed25519.
+// most MaxAssertionSize bytes, have three parts in canonical base64url, a
+// header of at most 1 KiB without crit, b64 or zip, be signed with an
+// algorithm in AllowedAlgorithms and carry a JSON object of claims. Errors
+// wrap ErrMalformed or ErrAlgorithm.
 func Parse(raw string) (*Assertion, error) {
 	if len(raw) > MaxAssertionSize {
 		return nil, fmt.Errorf("%w: %d bytes exceeds the limit of %d", ErrMalformed, len(raw), MaxAssertionSize)
@@ -91,83 +92,85 @@ func Parse(raw string) (*Assertion, error) {
 	if n := strings.Count(raw, "."); n != 2 {
 		return nil, fmt.Errorf("%w: compact JWS must have 3 parts, got %d", ErrMalformed, n+1)
 	}
+	// go-jose decodes leniently (it skips CR and LF and ignores padding
+	// bits) and verifies over its own re-encoding of header and payload, so
+	// the encoding is checked strictly here first.
+	if strings.ContainsAny(raw, "\r\n") {
+		return nil, fmt.Errorf("%w: line break in the token", ErrMalformed)
+	}
 	h, rest, _ := strings.Cut(raw, ".")
 	p, sig, _ := strings.Cut(rest, ".")
+	if len(h) > jwsEncoding.EncodedLen(maxHeaderSize) {
+		return nil, fmt.Errorf("%w: header exceeds %d bytes", ErrMalformed, maxHeaderSize)
+	}
 	hb, err := jwsEncoding.DecodeString(h)
-	if err != nil || len(hb) == 0 {
+	if err != nil {
 		return nil, fmt.Errorf("%w: header is not base64url", ErrMalformed)
 	}
-	pb, err := jwsEncoding.DecodeString(p)
-	if err != nil {
+	// I-JSON (RFC 7493): no duplicate names, valid UTF-8.
+	if len(hb) == 0 || hb[0] != '{' || !jsontext.Value(hb).IsValid() {
+		return nil, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
+	}
+	if _, err := jwsEncoding.DecodeString(p); err != nil {
 		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
 	}
 	// A signature of valid characters that still does not decode (a
-	// truncated one) fails in Verify, like one that does not verify. The
-	// decoder skips CR and LF, which are not base64url either; the
-	// character scan runs only when decoding fails or they are present.
-	signature, err := jwsEncoding.DecodeString(sig)
-	if err != nil || strings.IndexByte(sig, '\r') >= 0 || strings.IndexByte(sig, '\n') >= 0 {
+	// truncated one) fails in Verify, like one that does not verify.
+	input := raw
+	if _, err := jwsEncoding.DecodeString(sig); err != nil {
 		if strings.IndexFunc(sig, func(r rune) bool { return !isBase64URL(r) }) >= 0 {
 			return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
 		}
-		signature = nil
+		input = raw[:len(h)+1+len(p)+1] // an empty signature, which never verifies
 	}
-	var (
-		kid     string
-		algJSON jsontext.Value
-	)
-	err = members(hb, func(name string, v jsontext.Value) error {
-		var ok bool
-		switch name {
-		case "alg":
-			algJSON = v
-		case "kid":
-			if kid, ok = unquote(v); !ok && string(v) != "null" {
-				return errors.New("kid is not a string")
-			}
-		case "crit", "b64", "zip":
-			return errUnsupportedHeader
-		}
-		return nil
-	})
+	jws, err := jose.ParseSignedCompact(input, allowedAlgorithms)
+	var algErr *jose.ErrUnexpectedSignatureAlgorithm
 	switch {
-	case errors.Is(err, errUnsupportedHeader):
-		return nil, fmt.Errorf("%w: unsupported header parameter (crit, b64 or zip)", ErrMalformed)
+	case errors.As(err, &algErr):
+		return nil, fmt.Errorf("%w: alg %q (allowed: %s)", ErrAlgorithm, truncate(string(algErr.Got)), algList())
 	case err != nil:
 		return nil, fmt.Errorf("%w: header is not a JSON object of the expected types", ErrMalformed)
 	}
-	alg, ok := unquote(algJSON)
-	if !ok || !slices.Contains(allowedAlgorithms, jose.SignatureAlgorithm(alg)) {
-		if !ok && len(algJSON) > 0 {
-			alg = string(algJSON)
+	hdr := jws.Signatures[0].Header
+	for _, name := range []jose.HeaderKey{"crit", "b64", "zip"} {
+		if _, ok := hdr.ExtraHeaders[name]; ok {
+			return nil, fmt.Errorf("%w: unsupported header parameter (crit, b64 or zip)", ErrMalformed)
 		}
-		return nil, fmt.Errorf("%w: alg %q (allowed: %s)", ErrAlgorithm, truncate(alg), algList())
 	}
-	claims, err := ParseClaims(pb)
+	payload := jws.UnsafePayloadWithoutVerification()
+	claims, err := ParseClaims(payload)
 	if err != nil {
 		return nil, err
 	}
-	a := &Assertion{Header: Header{Alg: alg, KID: kid}, Claims: claims, signingInput: raw[:len(h)+1+len(p)], signature: signature}
-	return a, nil
+	return &Assertion{Header: Header{Alg: hdr.Algorithm, KID: hdr.KeyID}, Claims: claims, jws: jws, payload: payload}, nil
 }
 
 // Verify checks the assertion's signature with key, which must be an
-// *RSAKey or *rsa.PublicKey (RS*, PS*; at least 2048 bits), an *ecdsa.PublicKey on the
+// *rsa.PublicKey (RS*, PS*; at least 2048 bits), an *ecdsa.PublicKey on the
 // alg's curve (ES256: P-256, ES384: P-384) or an ed25519.PublicKey (EdDSA).
 // Errors wrap ErrSignature.
 func (a *Assertion) Verify(key crypto.PublicKey) error {
-	if a == nil || a.signingInput == "" {
+	if a == nil || a.jws == nil {
 		return fmt.Errorf("%w: assertion was not parsed", ErrSignature)
 	}
-	if len(a.signature) == 0 {
+	if len(a.jws.Signatures[0].Signature) == 0 {
 		return fmt.Errorf("%w: the signature is empty or not base64url", ErrSignature)
 	}
 	alg := jose.SignatureAlgorithm(a.Header.Alg)
 	if !keyFitsAlg(key, alg) {
 		return fmt.Errorf("%w: key %s does not fit alg %s", ErrSignature, describeKey(key), alg)
 	}
-	if !verifySignature(key, alg, a.signingInput, a.signature) {
+	if _, err := a.jws.Verify(key); err != nil {
 		return fmt.Errorf("%w: alg %s, kid %q: signature does not verify", ErrSignature, alg, a.Header.KID)
+	}
+	return nil
+}
+
+// UnmarshalClaims decodes the claims into v with encoding/json, for a
+// caller that reads them as a typed struct.
+func (a *Assertion) UnmarshalClaims(v any) error {
+	if err := json.Unmarshal(a.payload, v); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
 	return nil
 }
@@ -176,63 +179,8 @@ func isBase64URL(r rune) bool {
 	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
-func hashOf(alg jose.SignatureAlgorithm) crypto.Hash {
-	switch alg {
-	case jose.RS384, jose.PS384, jose.ES384:
-		return crypto.SHA384
-	case jose.RS512, jose.PS512:
-		return crypto.SHA512
-	}
-	return crypto.SHA256
-}
-
-// verifySignature checks sig over input; key already fits alg.
-func verifySignature(key crypto.PublicKey, alg jose.SignatureAlgorithm, input string, sig []byte) bool {
-	if alg == jose.EdDSA {
-		return ed25519.Verify(key.(ed25519.PublicKey), []byte(input), sig)
-	}
-	h := hashOf(alg)
-	hasher := h.New()
-	hasher.Write([]byte(input))
-	digest := hasher.Sum(nil)
-	switch alg {
-	case jose.RS256, jose.RS384, jose.RS512:
-		if k, ok := key.(*RSAKey); ok {
-			return k.VerifyPKCS1v15(h, digest, sig)
-		}
-		return rsa.VerifyPKCS1v15(key.(*rsa.PublicKey), h, digest, sig) == nil
-	case jose.PS256, jose.PS384, jose.PS512:
-		return rsa.VerifyPSS(rsaPublic(key), h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: h}) == nil
-	case jose.ES256, jose.ES384:
-		k := key.(*ecdsa.PublicKey)
-		size := (k.Curve.Params().BitSize + 7) / 8
-		if len(sig) != 2*size {
-			return false
-		}
-		r, s := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(k, digest, r, s)
-	}
-	return false
-}
-
-// rsaPublic returns key's *rsa.PublicKey if it is an RSA key, else nil.
-func rsaPublic(key crypto.PublicKey) *rsa.PublicKey {
-	switch k := key.(type) {
-	case *RSAKey:
-		if k != nil {
-			return k.PublicKey
-		}
-	case *rsa.PublicKey:
-		return k
-	}
-	return nil
-}
-
 // keyFitsAlg reports whether key is an acceptable verification key for alg.
 func keyFitsAlg(key crypto.PublicKey, alg jose.SignatureAlgorithm) bool {
-	if k := rsaPublic(key); k != nil {
-		key = k
-	}
 	switch k := key.(type) {
 	case *rsa.PublicKey:
 		switch alg {
@@ -253,9 +201,6 @@ func keyFitsAlg(key crypto.PublicKey, alg jose.SignatureAlgorithm) bool {
 }
 
 func describeKey(key crypto.PublicKey) string {
-	if k := rsaPublic(key); k != nil {
-		key = k
-	}
 	switch k := key.(type) {
 	case *rsa.PublicKey:
 		if k != nil && k.N != nil {
@@ -358,8 +303,6 @@ func ParseClaims(payload []byte) (Claims, error) {
 	}
 	return c, nil
 }
-
-var errUnsupportedHeader = errors.New("unsupported header parameter")
 
 var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewBuffer(nil)) }}
 

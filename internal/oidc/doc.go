@@ -10,8 +10,10 @@
 //     rate-limited refetch on an unknown key id, and stale keys kept across an
 //     issuer outage.
 //   - [Parse], [Assertion.Verify] and [CheckTime] are pure: they decode a
-//     compact JWS against an algorithm allow-list, check its signature with a
-//     given key and check its time claims against an injected "now".
+//     compact JWS with go-jose against an algorithm allow-list, check its
+//     signature with a given key and check its time claims against an
+//     injected "now". wif's own access tokens are verified through them too
+//     (package token).
 //
 // Audience, issuer and subject policy is not decided here; callers match the
 // verified [Claims] against their federated credentials.

@@ -47,8 +47,9 @@ const (
 	DefaultMaxIssuers         = 10000
 )
 
-// minRSABits is the smallest RSA modulus accepted from a JWKS.
-const minRSABits = 2048
+// minRSABits and maxRSABits bound the RSA moduli accepted from a JWKS (the
+// upper bound is crypto/rsa's).
+const minRSABits, maxRSABits = 2048, 16384
 
 // KeySetsConfig configures [NewKeySets]. Client and Now are required; zero
 // durations and sizes take the Default* values.
@@ -141,7 +142,7 @@ func setDefault[T time.Duration | int64 | int](v *T, def T) {
 	}
 }
 
-// Key returns the public key (*RSAKey, *ecdsa.PublicKey or
+// Key returns the public key (*rsa.PublicKey, *ecdsa.PublicKey or
 // ed25519.PublicKey) that issuer publishes under kid. An empty kid selects
 // the issuer's only key, if it publishes exactly one.
 //
@@ -566,7 +567,7 @@ func parseJWK(raw json.RawMessage) (kid string, key crypto.PublicKey, ok bool) {
 	}
 	switch pub := jwk.Key.(type) {
 	case *rsa.PublicKey:
-		if pub.N.BitLen() < minRSABits {
+		if n := pub.N.BitLen(); n < minRSABits || n > maxRSABits {
 			return "", nil, false
 		}
 	case *ecdsa.PublicKey:
@@ -579,13 +580,6 @@ func parseJWK(raw json.RawMessage) (kid string, key crypto.PublicKey, ok bool) {
 	}
 	if meta.Alg != "" && !keyFitsAlg(jwk.Key, jose.SignatureAlgorithm(meta.Alg)) {
 		return "", nil, false
-	}
-	if pub, isRSA := jwk.Key.(*rsa.PublicKey); isRSA {
-		k, err := NewRSAKey(pub)
-		if err != nil {
-			return "", nil, false
-		}
-		return meta.Kid, k, true
 	}
 	return meta.Kid, jwk.Key, true
 }

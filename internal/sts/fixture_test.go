@@ -174,12 +174,8 @@ func newFixture(tb testing.TB, o fixtureOpts) *fixture {
 	pol.Alg = alg
 	kr := token.NewKeyring(db, pol, time.Minute, clk.Now)
 	dir := NewDirectory(db, ttl, clk.Now)
-	extKey, err := oidc.NewRSAKey(&extRSAKey().PublicKey) // as oidc.KeySets holds it
-	if err != nil {
-		tb.Fatal(err)
-	}
 	keys := &fakeIssuerKeys{keys: map[string]map[string]crypto.PublicKey{
-		extIssuer: {extKID: extKey, "ec": extECKey().Public()},
+		extIssuer: {extKID: &extRSAKey().PublicKey, "ec": extECKey().Public()},
 		// A failing issuer still needs a credential to get as far as keys.
 	}}
 	addFIC(tb, db, "unreachable", failIssuer, extSubject, "")
