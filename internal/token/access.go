@@ -1,21 +1,16 @@
 package token
 
 import (
-	"bytes"
 	"context"
-	"crypto"
 	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wifproject/wif/internal/oidc"
 )
 
 // Claims are the claims of an access token wif issues, shaped like Entra
@@ -42,64 +37,6 @@ type Claims struct {
 	// ManagedIdentityResourceID is the ARM id of a managed identity
 	// (Entra's xms_mirid).
 	ManagedIdentityResourceID string `json:"xms_mirid,omitempty"`
-}
-
-// appendJSON appends c as the JSON object that encoding/json would produce
-// (same member order, same escaping). It is the hot path of every token
-// wif issues, where reflection cost more than the rest of the encoding.
-func (c *Claims) appendJSON(b []byte) []byte {
-	str := func(b []byte, name, v string) []byte {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-		return appendJSONString(b, v)
-	}
-	num := func(b []byte, name string, v int64) []byte {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-		return strconv.AppendInt(b, v, 10)
-	}
-	b = append(b, `{"aud":`...)
-	b = appendJSONString(b, c.Audience)
-	b = str(b, "iss", c.Issuer)
-	b = num(b, "iat", c.IssuedAt)
-	b = num(b, "nbf", c.NotBefore)
-	b = num(b, "exp", c.Expiry)
-	b = str(b, "appid", c.AppID)
-	b = str(b, "appidacr", c.AppIDACR)
-	b = str(b, "azp", c.AZP)
-	b = str(b, "azpacr", c.AZPACR)
-	b = str(b, "idp", c.IDP)
-	b = str(b, "idtyp", c.IDType)
-	b = str(b, "oid", c.OID)
-	b = str(b, "sub", c.Subject)
-	b = str(b, "tid", c.TenantID)
-	b = str(b, "uti", c.UTI)
-	b = str(b, "ver", c.Version)
-	if c.ManagedIdentityResourceID != "" {
-		b = str(b, "xms_mirid", c.ManagedIdentityResourceID)
-	}
-	return append(b, '}')
-}
-
-// appendJSONString appends s quoted as encoding/json does: invalid UTF-8
-// becomes U+FFFD, and <, >, & and U+2028/U+2029 are escaped.
-func appendJSONString(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
 }
 
 // Sentinel verification errors.
@@ -210,29 +147,18 @@ func audienceAccepted(aud string, accepted []string) bool {
 }
 
 func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
-	h, rest, ok1 := strings.Cut(raw, ".")
-	p, s, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || len(raw) > 16<<10 {
-		return nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
-	}
-	enc := base64.RawURLEncoding.Strict()
-	hb, err1 := enc.DecodeString(h)
-	pb, err2 := enc.DecodeString(p)
-	sig, err3 := enc.DecodeString(s)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	// oidc.Parse bounds the size, decodes strictly and allows only
+	// asymmetric algorithms; the key decides which one below.
+	a, err := oidc.Parse(raw)
+	switch {
+	case errors.Is(err, oidc.ErrAlgorithm):
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	var header struct {
-		Alg string `json:"alg"`
-		KID string `json:"kid"`
-	}
-	if err := json.Unmarshal(hb, &header); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
-	}
 	var c Claims
-	dec := json.NewDecoder(bytes.NewReader(pb))
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	if err := a.UnmarshalClaims(&c); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	// Only cheap, bounded work until the signature verifies: the tenant
 	// must be a GUID that exists (a cached answer, negative ones too)
@@ -247,25 +173,19 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	case !exists:
 		return nil, fmt.Errorf("%w: %q", ErrIssuer, c.Issuer)
 	}
-	pub, err := v.keys.PublicKey(ctx, tid, header.KID)
+	pub, err := v.keys.PublicKey(ctx, tid, a.Header.KID)
 	switch {
 	case errors.Is(err, ErrUnknownKey):
-		return nil, fmt.Errorf("%w: no key with kid %q", ErrSignature, header.KID)
+		return nil, fmt.Errorf("%w: no key with kid %q", ErrSignature, a.Header.KID)
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	digest := sha256.Sum256([]byte(raw[:len(h)+1+len(p)]))
-	switch key := pub.(type) {
-	case *rsa.PublicKey:
-		if header.Alg != "RS256" || rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig) != nil {
-			return nil, ErrSignature
-		}
-	case *ecdsa.PublicKey:
-		if header.Alg != "ES256" || len(sig) != 64 ||
-			!ecdsa.Verify(key, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
-			return nil, ErrSignature
-		}
-	default:
+	// wif signs RS256 with its RSA keys and ES256 with its P-256 keys.
+	want := "RS256"
+	if _, isEC := pub.(*ecdsa.PublicKey); isEC {
+		want = "ES256"
+	}
+	if a.Header.Alg != want || a.Verify(pub) != nil {
 		return nil, ErrSignature
 	}
 	return &c, nil

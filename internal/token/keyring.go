@@ -19,8 +19,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/wifproject/wif/internal/store"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // ErrUnknownKey: no published key of the tenant has the requested kid.
@@ -57,8 +55,8 @@ type tenantKeys struct {
 type signingKey struct {
 	kid    string
 	alg    string
-	header string // base64url of the JOSE header, with the trailing "."
 	key    crypto.Signer
+	signer jose.Signer
 }
 
 // NewKeyring returns a keyring that re-reads the store every refresh (for
@@ -212,63 +210,15 @@ func (k *Keyring) Sign(ctx context.Context, tenantID string, claims Claims) (str
 	if err != nil {
 		return "", err
 	}
-	var scratch [1024]byte
-	payload := claims.appendJSON(scratch[:0])
-	s := t.signer
-	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(s.header)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
-	buf = append(buf, s.header...)
-	buf = enc.AppendEncode(buf, payload)
-	digest := sha256.Sum256(buf)
-	var sig []byte
-	switch key := s.key.(type) {
-	case *rsa.PrivateKey:
-		sig, err = rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
-	case *ecdsa.PrivateKey:
-		sig, err = ecdsaSign(key, digest[:])
-	default:
-		err = fmt.Errorf("unsupported key type %T", key)
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("token: marshal claims: %w", err)
 	}
+	jws, err := t.signer.signer.Sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("token: sign: %w", err)
 	}
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, sig)
-	return string(buf), nil
-}
-
-// ecdsaSign returns the JWS form of an ECDSA signature: r and s as
-// fixed-size big-endian integers, concatenated. The signature is
-// deterministic (RFC 6979: the nonce is derived from the key and the
-// digest), which is as safe as a random nonce and cheaper than Go's default
-// hedged signing, whose DRBG is keyed with SHA-512 on every call.
-func ecdsaSign(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
-	der, err := key.Sign(nil, digest, crypto.SHA256)
-	if err != nil {
-		return nil, err
-	}
-	size := (key.Curve.Params().BitSize + 7) / 8
-	var r, s []byte
-	in, seq := cryptobyte.String(der), cryptobyte.String(nil)
-	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() ||
-		!seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
-		return nil, errors.New("parsing ECDSA signature: malformed DER")
-	}
-	sig := make([]byte, 2*size)
-	if !fillInt(sig[:size], r) || !fillInt(sig[size:], s) {
-		return nil, errors.New("parsing ECDSA signature: integer out of range")
-	}
-	return sig, nil
-}
-
-// fillInt writes the big-endian unsigned integer v (as cryptobyte reads a
-// positive INTEGER into a []byte) right-aligned into dst, which it must fit.
-func fillInt(dst, v []byte) bool {
-	if len(v) > len(dst) {
-		return false
-	}
-	copy(dst[len(dst)-len(v):], v)
-	return true
+	return jws.CompactSerialize()
 }
 
 func newKey(tenantID, alg string, now, activateAt time.Time) (store.SigningKey, error) {
@@ -319,13 +269,10 @@ func parseKey(k store.SigningKey) (*signingKey, error) {
 	if rk, ok := signer.(*rsa.PrivateKey); ok {
 		rk.Precompute()
 	}
-	header, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		KID string `json:"kid"`
-		Typ string `json:"typ"`
-	}{k.Alg, k.KID, "JWT"})
+	js, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Alg), Key: signer},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", k.KID))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("token: key %s: %w", k.KID, err)
 	}
-	return &signingKey{kid: k.KID, alg: k.Alg, key: signer, header: base64.RawURLEncoding.EncodeToString(header) + "."}, nil
+	return &signingKey{kid: k.KID, alg: k.Alg, key: signer, signer: js}, nil
 }
