@@ -180,7 +180,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 	go rotateKeys(ctx, keyring, db, log)
 	go purgeDeletedSecrets(ctx, db, now, log)
 	go db.Watch(ctx, log) // writes by other replicas on the same store
-	go tuneGC(ctx, log, time.Second)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
