@@ -2,72 +2,65 @@ package sts
 
 import (
 	"errors"
-	"fmt"
+	"io"
+	"mime"
+	"net/http"
 	"net/url"
-	"strings"
 )
 
-// Form holds the parameters of a token request in order: the body's, then
-// the query string's, as http.Request.ParseForm merges them, so that Get
-// returns the body's value when both have one.
-//
-// It exists because the token endpoint is the hot path: url.ParseQuery
-// allocates a map, a slice and a string per parameter, while a request here
-// has about eight parameters and reads five of them.
-type Form []Param
+// maxBody bounds a token request body.
+const maxBody = 64 << 10
 
-// Param is one name=value pair, unescaped.
-type Param struct{ Name, Value string }
+const formType = "application/x-www-form-urlencoded"
 
-// Get returns the first value of name, or "".
-func (f Form) Get(name string) string {
-	for _, p := range f {
-		if p.Name == name {
-			return p.Value
+// decisive are the parameters ParseRequest reads.
+var decisive = map[string]bool{"audience": true, "client_assertion": true, "client_assertion_type": true, "client_id": true,
+	"client_secret": true, "grant_type": true, "resource": true, "scope": true, "subject_token": true, "subject_token_type": true}
+
+// readForm merges the urlencoded body (at most maxBody bytes) and the query
+// string, as http.Request.ParseForm does: the body's values come first.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
+	// A request without Content-Type is parsed as a form anyway, as Entra does.
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != formType {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != formType {
+			return nil, errorf(90023, "invalid_request", "The request body must be application/x-www-form-urlencoded, not '%s'.", truncate(ct))
 		}
 	}
-	return ""
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errorf(90023, "invalid_request", "The request body is larger than %d bytes.", maxBody)
+		}
+		// The error (a deadline, a reset) names addresses: not echoed.
+		return nil, errorf(90023, "invalid_request", "The request body could not be read.")
+	}
+	return parseForm(string(body), r.URL.RawQuery)
 }
 
-// maxParams bounds the pairs of a form; a token request has about ten.
-const maxParams = 1000
-
-// ParseForm appends the pairs of the application/x-www-form-urlencoded
-// string s to f. It accepts and rejects what url.ParseQuery does: empty
-// pairs are skipped, a name without "=" has an empty value, and a bad
-// percent escape or a ";" in a pair is an error. So are more than
-// maxParams pairs.
-func ParseForm(f Form, s string) (Form, error) {
-	for s != "" {
-		var pair string
-		pair, s, _ = strings.Cut(s, "&")
-		if strings.IndexByte(pair, ';') >= 0 {
-			return f, errors.New("invalid semicolon separator in query")
+// parseForm parses a token request's body and query string with
+// url.ParseQuery and merges them, the body's values first. RFC 6749 3.2: a
+// parameter must not be sent more than once, in the body or the query
+// string; which copy of one that decides the request wins must never be a
+// question. Clients repeat others, such as client-request-id, which
+// @azure/identity sends in both.
+func parseForm(body, query string) (url.Values, *Error) {
+	form, err := url.ParseQuery(body)
+	if err == nil {
+		var q url.Values
+		if q, err = url.ParseQuery(query); err == nil {
+			for name, vs := range q {
+				form[name] = append(form[name], vs...)
+			}
 		}
-		if pair == "" {
-			continue
-		}
-		if len(f) >= maxParams {
-			return f, fmt.Errorf("more than %d parameters", maxParams)
-		}
-		name, value, _ := strings.Cut(pair, "=")
-		name, err := unescape(name)
-		if err != nil {
-			return f, err
-		}
-		if value, err = unescape(value); err != nil {
-			return f, err
-		}
-		f = append(f, Param{name, value})
 	}
-	return f, nil
-}
-
-// unescape is url.QueryUnescape without its scan and copy for the common
-// case of nothing to unescape (an assertion is base64url and dots).
-func unescape(s string) (string, error) {
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
-		return s, nil
+	if err != nil {
+		return nil, errorf(90023, "invalid_request", "The request could not be parsed as a form: %v", err)
 	}
-	return url.QueryUnescape(s)
+	for name, vs := range form {
+		if len(vs) > 1 && decisive[name] {
+			return nil, errorf(90023, "invalid_request", "The request has the parameter '%s' more than once.", truncate(name))
+		}
+	}
+	return form, nil
 }

@@ -1,12 +1,10 @@
 package sts
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,11 +13,6 @@ import (
 
 	"github.com/wifproject/wif/internal/reqlog"
 )
-
-// maxBody bounds a token request body.
-const maxBody = 64 << 10
-
-const formType = "application/x-www-form-urlencoded"
 
 // Handler serves the token service's HTTP endpoints.
 type Handler struct {
@@ -206,58 +199,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(b.String()))
 }
 
-// decisive are the parameters ParseRequest reads.
-var decisive = map[string]bool{"audience": true, "client_assertion": true, "client_assertion_type": true, "client_id": true,
-	"client_secret": true, "grant_type": true, "resource": true, "scope": true, "subject_token": true, "subject_token_type": true}
-
 // notPost answers the token endpoint's other methods as Entra does.
 func (h *Handler) notPost(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, r, errorf(900561, "invalid_request", "The endpoint only accepts POST requests. Received a %s request.", truncate(r.Method)))
-}
-
-// readForm merges the urlencoded body and the query string.
-func readForm(w http.ResponseWriter, r *http.Request) (Form, *Error) {
-	// A request without Content-Type is parsed as a form anyway, as Entra does.
-	if ct := r.Header.Get("Content-Type"); ct != "" && ct != formType {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != formType {
-			return nil, errorf(90023, "invalid_request", "The request body must be application/x-www-form-urlencoded, not '%s'.", truncate(ct))
-		}
-	}
-	size := r.ContentLength
-	if size < 0 || size > maxBody {
-		size = 0
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errorf(90023, "invalid_request", "The request body is larger than %d bytes.", maxBody)
-		}
-		// The error (a deadline, a reset) names addresses: not echoed.
-		return nil, errorf(90023, "invalid_request", "The request body could not be read.")
-	}
-	form, err := ParseForm(make(Form, 0, 12), buf.String())
-	if err == nil {
-		form, err = ParseForm(form, r.URL.RawQuery)
-	}
-	if err != nil {
-		return nil, errorf(90023, "invalid_request", "The request could not be parsed as a form: %v", err)
-	}
-	// RFC 6749 3.2: a parameter must not be sent more than once, in the body
-	// or the query string; which copy of one that decides the request wins
-	// must never be a question. (Clients repeat others, such as
-	// client-request-id, which @azure/identity sends in both.)
-	for i, p := range form {
-		if !decisive[p.Name] {
-			continue
-		}
-		for _, q := range form[:i] {
-			if p.Name == q.Name {
-				return nil, errorf(90023, "invalid_request", "The request has the parameter '%s' more than once.", truncate(p.Name))
-			}
-		}
-	}
-	return form, nil
 }
 
 // fail renders err as Entra's error JSON. Errors that are not *Error are

@@ -2,6 +2,7 @@ package sts
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -41,13 +42,9 @@ type Request struct {
 	Audience string
 }
 
-// Values is a token request's parameters, body and query merged: a Form,
-// or a url.Values.
-type Values interface{ Get(name string) string }
-
 // ParseRequest validates a token request's form values (body and query
 // merged). Unknown parameters are ignored.
-func ParseRequest(form Values) (Request, *Error) {
+func ParseRequest(form url.Values) (Request, *Error) {
 	get := func(k string) string { return form.Get(k) }
 	grant := get("grant_type")
 	if grant == "" {
