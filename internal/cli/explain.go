@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,8 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/wifproject/wif/internal/arm/armapi"
 	"github.com/wifproject/wif/internal/federation"
-	"github.com/wifproject/wif/internal/oidc"
 )
 
 // finding is one line of an explanation.
@@ -26,11 +27,15 @@ type finding struct {
 }
 
 type explanation struct {
-	Issuer   string    `json:"issuer"`
-	Subject  string    `json:"subject"`
-	Audience []string  `json:"audience"`
-	Verdict  string    `json:"verdict"`
+	Issuer   string   `json:"issuer"`
+	Subject  string   `json:"subject"`
+	Audience []string `json:"audience"`
+	Verdict  string   `json:"verdict"`
+	// AADSTS is the token endpoint's error code; 0 when it would issue a token.
+	AADSTS   int       `json:"aadsts"`
 	Findings []finding `json:"findings"`
+	// TokenService is the server's verdict as it sent it.
+	TokenService *armapi.ExplainTokenResult `json:"tokenService,omitempty"`
 }
 
 func (x *explanation) add(check string, ok bool, detail, fix string) {
@@ -44,12 +49,17 @@ func (e *env) explainCmd() *cobra.Command {
 		Use:   "explain",
 		Short: "Explain why a token would or would not be exchanged for an identity, and how to fix it",
 		Long: `Explain an exchange before (or after) it fails. Given a token — a file, or one minted through the
-TokenRequest API for --namespace/--service-account — and an identity, it decodes the claims, checks that
-the issuer's discovery document and JWKS are reachable and that the signature verifies, compares the token
-with every federated credential of the identity, checks the service account's annotation and (with --pod)
-the pod's label and injected environment, and gives a verdict with the exact fix.`,
+TokenRequest API for --namespace/--service-account — and an identity, wif's token service runs its own
+checks on the token for the identity, exactly as its token endpoint would but without issuing a token
+(POST {identity}/explainToken; the caller needs read access to the identity): the claims and their times,
+the match with every federated credential of the identity, the issuer's keys and the signature. It prints
+the token endpoint's verdict (its AADSTS code and message), the closest credential and why it does not
+match, and the exact fix. With a cluster at hand it also checks the service account's annotation and (with
+--pod) the pod's label and injected environment. It exits non-zero when the exchange would fail. The token
+itself is sent only to wif, and never printed.`,
 		Example: `  wif explain --namespace default --service-account my-app-sa --identity my-app-identity -g myRG
-  wif explain --token-file /var/run/secrets/azure/tokens/azure-identity-token --identity my-app-identity -g myRG`,
+  wif explain --token-file /var/run/secrets/azure/tokens/azure-identity-token --identity my-app-identity -g myRG
+  wif explain --token-file token.jwt --identity my-app-identity -g myRG -o json --query aadsts`,
 		Args: cobra.NoArgs,
 	}
 	sub := subscriptionFlag(c)
@@ -83,84 +93,27 @@ the pod's label and injected environment, and gives a verdict with the exact fix
 				return e.report(cmd, x)
 			}
 		}
-		a, err := oidc.Parse(raw)
-		if err != nil {
-			x.add("token", false, err.Error(), "pass the projected service-account token (a JWT), not a file path or a legacy secret token")
-			return e.report(cmd, x)
-		}
-		cl2 := &a.Claims
-		x.Issuer, x.Subject, x.Audience = cl2.Issuer, cl2.Subject, cl2.Audience
-		x.add("claims", true, fmt.Sprintf("iss=%q sub=%q aud=%q exp=%s", cl2.Issuer, cl2.Subject, strings.Join(cl2.Audience, ","), cl2.Expiry.UTC().Format(time.RFC3339)), "")
-		if err := oidc.CheckTime(cl2, time.Now(), oidc.TimeRules{}); err != nil {
-			x.add("validity", false, err.Error(), "use the current projected token; the kubelet refreshes it at 80% of its lifetime (at most 24h)")
-		} else {
-			x.add("validity", true, "within its validity period and at most 25h long", "")
+		if raw == "" {
+			return errors.New("the token is empty")
 		}
 
-		// The issuer's keys and the signature, fetched as wif fetches them.
-		keys := oidc.NewKeySets(oidc.KeySetsConfig{Client: cl.http, Now: time.Now})
-		key, err := keys.Key(ctx, cl2.Issuer, a.Header.KID)
-		switch {
-		case err != nil:
-			x.add("issuer", false, fmt.Sprintf("discovery or JWKS of %s: %v", cl2.Issuer, err),
-				"the issuer must serve {iss}/.well-known/openid-configuration and its jwks_uri over https to wif; for a wif cluster run 'wif aks oidc-issuer export-keys' and restart kube-apiserver with the printed flags")
-		case a.Verify(key) != nil:
-			x.add("signature", false, "the signature does not verify with the issuer's published keys",
-				"kube-apiserver signs with a key wif does not publish: re-run 'wif aks oidc-issuer export-keys' after every rotation, or publish the cluster's own keys with 'wif aks oidc-issuer set-keys'")
-		default:
-			x.add("signature", true, "verified with key "+a.Header.KID+" from the issuer's JWKS", "")
-		}
-
-		// The identity and its credentials.
+		// The token service's own verdict.
 		idPath := identityPath(sub(cl), rg, identity)
-		id, err := cl.do(ctx, http.MethodGet, idPath, nil)
+		out, err := cl.do(ctx, http.MethodPost, idPath+"/explainToken", armapi.ExplainTokenRequest{Token: raw})
 		if err != nil {
 			return err
 		}
-		clientID, _ := flatten(id)["clientId"].(string)
-		items, err := cl.list(ctx, idPath+"/federatedIdentityCredentials")
-		if err != nil {
-			return err
+		var v armapi.ExplainTokenResult
+		if b, err := json.Marshal(out); err != nil || json.Unmarshal(b, &v) != nil {
+			return errors.New("explainToken: the response is not a verdict")
 		}
-		var creds []federation.Credential
-		for _, it := range flattenAll(items) {
-			m := it.(map[string]any)
-			spec := federation.Spec{Name: str(m["name"]), Issuer: str(m["issuer"]), Subject: str(m["subject"])}
-			if auds, ok := m["audiences"].([]any); ok {
-				for _, a := range auds {
-					spec.Audiences = append(spec.Audiences, str(a))
-				}
-			}
-			if cme, ok := m["claimsMatchingExpression"].(map[string]any); ok {
-				spec.Expression = str(cme["value"])
-			}
-			if cred, err := federation.Validate(spec); err == nil {
-				creds = append(creds, cred)
-			}
-		}
-		res := federation.Match(federation.Presented{Issuer: cl2.Issuer, Subject: cl2.Subject, Audiences: cl2.Audience, Claim: cl2.Claim}, creds)
-		fixFIC := fmt.Sprintf("wif identity federated-credential create --name %s --identity-name %s -g %s --issuer %q --subject %q",
-			ficName("cluster", nsOf(cl2.Subject), saOf(cl2.Subject)), identity, rg, cl2.Issuer, cl2.Subject)
-		switch res.Outcome {
-		case federation.Matched:
-			x.add("federated credential", true, "matches credential '"+res.Matched.Name+"'", "")
-		case federation.IssuerMismatch:
-			fix := fixFIC
-			if res.Closest != nil && strings.TrimSuffix(res.Closest.Issuer, "/") == strings.TrimSuffix(cl2.Issuer, "/") {
-				fix = fmt.Sprintf("recreate credential '%s' with --issuer %q exactly (the trailing slash matters)", res.Closest.Name, cl2.Issuer)
-			}
-			x.add("federated credential", false, "AADSTS700211: no credential trusts issuer "+cl2.Issuer+". "+res.Reason, fix)
-		case federation.AudienceMismatch:
-			x.add("federated credential", false, "AADSTS70021: "+res.Reason, "request the token with audience "+res.Closest.Audience+" (the webhook's projected volume does this)")
-		case federation.NoCredentials:
-			x.add("federated credential", false, "AADSTS70021: the identity has no federated credentials", fixFIC)
-		default:
-			x.add("federated credential", false, "AADSTS700213: "+res.Reason, fixFIC)
-		}
+		x.TokenService = &v
+		clientID := v.ClientID
+		explainVerdict(x, &v, identity, rg)
 
 		// The service account and the pod, when the cluster is reachable.
-		if sa == "" {
-			sa, ns = saOf(cl2.Subject), nsOf(cl2.Subject)
+		if sa == "" && v.Claims != nil {
+			sa, ns = saOf(v.Claims.Subject), nsOf(v.Claims.Subject)
 		}
 		if kc, err := kf.client(); err == nil && sa != "" {
 			s, err := kc.CoreV1().ServiceAccounts(ns).Get(ctx, sa, metav1.GetOptions{})
@@ -191,6 +144,132 @@ the pod's label and injected environment, and gives a verdict with the exact fix
 	f.StringVarP(&rg, "resource-group", "g", "", "Resource group of the identity")
 	e.addOutputFlags(c)
 	return c
+}
+
+// The stages of the token service's checks, in the order it runs them.
+const (
+	stageToken      = "token"
+	stageValidity   = "validity"
+	stageCredential = "federated credential"
+	stageIssuer     = "issuer"
+	stageSignature  = "signature"
+)
+
+// failedStage is the check an AADSTS code comes from.
+func failedStage(code int) string {
+	switch code {
+	case 50027, 700222:
+		return stageToken
+	case 700024, 70023:
+		return stageValidity
+	case 700211, 700213, 7002138, 70021:
+		return stageCredential
+	case 90061:
+		return stageIssuer
+	case 700027:
+		return stageSignature
+	}
+	return "identity"
+}
+
+// explainVerdict turns the token service's verdict into findings: the
+// token endpoint's answer, each check it passed, the one it failed with
+// the fix, and the credential match (which the service reports even when
+// an earlier check failed).
+func explainVerdict(x *explanation, v *armapi.ExplainTokenResult, identity, rg string) {
+	if c := v.Claims; c != nil {
+		x.Issuer, x.Subject, x.Audience = c.Issuer, c.Subject, c.Audiences
+		exp := "(none)"
+		if c.ExpiresOn != nil {
+			exp = c.ExpiresOn.UTC().Format(time.RFC3339)
+		}
+		x.add("claims", true, fmt.Sprintf("iss=%q sub=%q aud=%q exp=%s", c.Issuer, c.Subject, strings.Join(c.Audiences, ","), exp), "")
+	}
+	if v.Succeeded {
+		x.add("token endpoint", true, "would issue a token for client "+v.ClientID, "")
+	} else if v.Error != nil {
+		x.AADSTS = v.Error.Code
+		x.add("token endpoint", false, v.Error.Message, "")
+	}
+	failed := ""
+	if v.Error != nil {
+		failed = failedStage(v.Error.Code)
+	}
+	passed := func(stage string) bool { return failed == "" || stageIndex(stage) < stageIndex(failed) }
+	switch {
+	case failed == stageToken:
+		x.add(stageToken, false, "the token service cannot use this token",
+			"pass the workload's projected service-account token (a JWT from its issuer), not a file path, a legacy secret token or a wif access token")
+	case failed == stageValidity:
+		x.add(stageValidity, false, "outside its validity period, or valid for longer than 25 hours",
+			"use the current projected token; the kubelet refreshes it at 80% of its lifetime (at most 24h)")
+	case passed(stageValidity):
+		x.add(stageValidity, true, "within its validity period and its lifetime within the token service's bounds", "")
+	}
+
+	// The credential match, reported even when the times failed.
+	m := v.Credentials
+	sub := ""
+	if v.Claims != nil {
+		sub = v.Claims.Subject
+	}
+	fixFIC := fmt.Sprintf("wif identity federated-credential create --name %s --identity-name %s -g %s --issuer %q --subject %q",
+		ficName("cluster", nsOf(sub), saOf(sub)), identity, rg, x.Issuer, sub)
+	switch {
+	case m == nil:
+	case m.Outcome == armapi.MatchMatched && m.Matched != nil:
+		x.add(stageCredential, true, "matches credential '"+m.Matched.Name+"'", "")
+	default:
+		x.add(stageCredential, false, credentialDetail(m), credentialFix(m, x.Issuer, x.Audience, fixFIC))
+	}
+
+	switch failed {
+	case "":
+		x.add(stageSignature, true, "verified with the issuer's published keys", "")
+	case stageToken, stageValidity, stageCredential:
+		// Reported above.
+	case stageIssuer:
+		x.add(stageIssuer, false, fmt.Sprintf("the keys of %s could not be had", x.Issuer),
+			"the issuer must serve {iss}/.well-known/openid-configuration and its jwks_uri over https to wif (and be allowed by --issuer-fetch-allow); for a wif cluster run 'wif aks oidc-issuer export-keys' and restart kube-apiserver with the printed flags")
+	case stageSignature:
+		x.add(stageSignature, false, "the signature does not verify with the issuer's published keys",
+			"kube-apiserver signs with a key wif does not publish: re-run 'wif aks oidc-issuer export-keys' after every rotation, or publish the cluster's own keys with 'wif aks oidc-issuer set-keys'")
+	default:
+		x.add(failed, false, "the token service does not know this identity's client in its tenant", "check --identity, -g and --subscription")
+	}
+}
+
+func stageIndex(stage string) int {
+	for i, s := range []string{stageToken, stageValidity, stageCredential, stageIssuer, stageSignature} {
+		if s == stage {
+			return i
+		}
+	}
+	return -1
+}
+
+func credentialDetail(m *armapi.ExplainTokenMatch) string {
+	switch m.Outcome {
+	case armapi.MatchNoCredentials:
+		return "the identity has no federated credentials"
+	case armapi.MatchIssuerMismatch:
+		return "no credential trusts the token's issuer: " + m.Reason
+	}
+	return m.Reason
+}
+
+func credentialFix(m *armapi.ExplainTokenMatch, issuer string, audiences []string, fixFIC string) string {
+	c := m.Closest
+	switch {
+	case m.Outcome == armapi.MatchIssuerMismatch && c != nil && strings.TrimSuffix(c.Issuer, "/") == strings.TrimSuffix(issuer, "/"):
+		return fmt.Sprintf("recreate credential '%s' with --issuer %q exactly (the trailing slash matters)", c.Name, issuer)
+	case m.Outcome == armapi.MatchAudienceMismatch && c != nil:
+		return fmt.Sprintf("request the token with audience %s (the webhook's projected volume does this), or give credential '%s' --audiences %s",
+			c.Audience, c.Name, strings.Join(audiences, ","))
+	case m.Outcome == armapi.MatchExpressionMismatch && c != nil:
+		return fmt.Sprintf("change the claims-matching expression of credential '%s', or %s", c.Name, fixFIC)
+	}
+	return fixFIC
 }
 
 func (e *env) explainPod(ctx context.Context, x *explanation, kf kubeFlags, ns, name, sa string) {
@@ -230,13 +309,16 @@ func (e *env) explainPod(ctx context.Context, x *explanation, kf kubeFlags, ns, 
 
 func (e *env) report(cmd *cobra.Command, x *explanation) error {
 	x.Verdict = "the exchange will succeed"
+	if x.AADSTS != 0 {
+		x.Verdict = fmt.Sprintf("the exchange will fail with AADSTS%d", x.AADSTS)
+	}
 	failed := false
 	for _, f := range x.Findings {
 		if !f.OK {
 			failed = true
 		}
 	}
-	if failed {
+	if failed && x.AADSTS == 0 {
 		x.Verdict = "the exchange will fail"
 	}
 	if cmd.Flags().Changed("output") || e.query != "" {
@@ -261,8 +343,6 @@ func (e *env) report(cmd *cobra.Command, x *explanation) error {
 	}
 	return nil
 }
-
-func str(v any) string { s, _ := v.(string); return s }
 
 func nsOf(subject string) string {
 	p := strings.Split(subject, ":")
