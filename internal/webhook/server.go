@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
-	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -141,21 +139,16 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 			return fmt.Errorf("webhook: listen: %w", err)
 		}
 	}
-	// TLS is terminated in frameListener, under the connections' frameConn,
-	// so the server sees plain connections and serves HTTP/2 (which
-	// kube-apiserver calls webhooks over) by its preface.
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	ln = frameListener{Listener: ln, tls: &tls.Config{
-		MinVersion:     cmp.Or(cfg.TLSMinVersion, tls.VersionTLS12),
-		GetCertificate: certs.GetCertificate,
-		NextProtos:     []string{"h2", "http/1.1"},
-		CipherSuites:   h2CipherSuites, // for TLS 1.2; TLS 1.3's are all fine
-	}, log: log}
+	// net/http terminates TLS and serves HTTP/2 (which kube-apiserver calls
+	// webhooks over) and HTTP/1.1 (probes, scrapers) by ALPN. It logs a
+	// failed handshake, and a handler's panic with its stack, to ErrorLog.
 	srv := &http.Server{
-		Handler:           mux,
-		Protocols:         protocols,
+		Handler: mux,
+		TLSConfig: &tls.Config{
+			MinVersion:     cmp.Or(cfg.TLSMinVersion, tls.VersionTLS12),
+			GetCertificate: certs.GetCertificate,
+			CipherSuites:   h2CipherSuites, // for TLS 1.2; TLS 1.3's are all fine
+		},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -165,17 +158,8 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 
 	sas.Start(ctx)
 	defer func() { cancel(); sas.Shutdown() }()
-	// The initial list of every service account is garbage once the cache
-	// holds its slim copies: collect it and give the memory back, so the
-	// webhook's footprint is that of the cache, not of the list.
-	go func() {
-		if sas.WaitForCacheSync(ctx) {
-			debug.FreeOSMemory()
-			setMemoryLimit(log)
-		}
-	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
 	log.Info("webhook serving", slog.String("addr", ln.Addr().String()))
 
 	select {
@@ -196,8 +180,8 @@ func Serve(ctx context.Context, cfg ServerConfig) error {
 }
 
 // h2CipherSuites are the TLS 1.2 suites HTTP/2 allows (RFC 9113 section
-// 9.2.2: ephemeral key exchange and AEAD only). net/http checks them itself
-// on the connections it terminates; frameListener's it cannot see.
+// 9.2.2: ephemeral key exchange and AEAD only), so that no TLS 1.2 client
+// negotiates a suite that net/http's HTTP/2 server would then refuse.
 var h2CipherSuites = []uint16{
 	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -205,31 +189,6 @@ var h2CipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
-
-// setMemoryLimit sizes the collector once the cache has synced, unless
-// GOMEMLIMIT or GOGC was set: a soft memory limit of 2.25 times the live
-// heap (at least 28 MiB), and GOGC 400 under it. The limit keeps the
-// webhook small next to the workloads it serves, in proportion to its
-// cache; GOGC 400 lets request garbage use the room below the limit instead
-// of collecting every few megabytes (with 10k service accounts the live heap
-// is about 6 MiB, so GOGC 100 meant a collection every 6 MiB of garbage).
-// Measured on bench-webhook.sh: about 40% fewer collections, 8% more
-// reviews per core-second, RSS 46 -> 51 MiB. The limit is soft: the GC
-// works harder near it, and gives up at half the CPU.
-func setMemoryLimit(log *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" || os.Getenv("GOGC") != "" {
-		return
-	}
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(sample)
-	if sample[0].Value.Kind() != metrics.KindUint64 {
-		return
-	}
-	limit := max(9*int64(sample[0].Value.Uint64())/4, 28<<20)
-	debug.SetMemoryLimit(limit)
-	debug.SetGCPercent(400)
-	log.Info("memory limit set", slog.Int64("bytes", limit), slog.Int("gogc", 400))
 }
 
 // certReloader serves the key pair from disk, reloading it when either
