@@ -54,7 +54,7 @@ Run 'wif serve' to start it, then drive it with the az-style commands below.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(e.serveCmd(), e.loginCmd(), e.logoutCmd(), e.accountCmd(), e.groupCmd(), e.identityCmd(), e.roleCmd(), e.keyvaultCmd(), e.aksCmd(), e.federateCmd(), e.explainCmd(), e.webhookCmd())
+	root.AddCommand(e.serveCmd(), e.loginCmd(), e.logoutCmd(), e.accountCmd(), e.groupCmd(), e.identityCmd(), e.roleCmd(), e.keyvaultCmd(), e.aksCmd(), e.federateCmd(), e.explainCmd(), e.webhookCmd(), e.storeCmd())
 	return root.ExecuteContext(ctx)
 }
 

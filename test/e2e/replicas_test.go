@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,58 @@ func TestReplicasSeeChangesAtOnce(t *testing.T) {
 		if d > time.Second {
 			t.Errorf("%s reached replica B after %v, want within 1 s", what, d)
 		}
+	}
+}
+
+// TestStoreCopyToPostgres: an embedded install moved with wif store copy
+// serves the same on PostgreSQL: tokens minted before the move are
+// accepted, and the tenant's and the cluster issuer's key sets are the
+// same keys.
+func TestStoreCopyToPostgres(t *testing.T) {
+	dataDir, port := t.TempDir(), freePort(t)
+	w, stop := serveAt(t, dataDir, port, t.TempDir())
+	w.cli(t, "login", "--bootstrap", filepath.Join(dataDir, "bootstrap.json"))
+	w.cli(t, "group", "create", "-n", "rg", "-l", "eastus", "-o", "none")
+	w.cli(t, "identity", "create", "-n", "app", "-g", "rg", "-o", "none")
+	w.cli(t, "aks", "create", "-g", "rg", "-n", "c1", "-o", "none")
+	w.cli(t, "aks", "update", "-g", "rg", "-n", "c1", "--enable-oidc-issuer", "--enable-workload-identity", "-o", "none")
+	issuer := strings.TrimSpace(w.cli(t, "aks", "show", "-n", "c1", "-g", "rg", "--query", "oidcIssuerProfile.issuerUrl", "-o", "tsv"))
+	jwks := []string{w.URL + "/" + w.Boot.TenantID + "/discovery/v2.0/keys", issuer + "openid/v1/jwks"}
+	before := map[string]string{}
+	for _, u := range jwks {
+		code, b := getBody(t, w.HTTP, u, "")
+		if code != 200 {
+			t.Fatalf("GET %s: %d", u, code)
+		}
+		before[u] = string(b)
+	}
+	oldToken := armToken(t, w)
+	stop()
+
+	dsn := pgtest.Schema(t)
+	from := "sqlite://" + filepath.Join(dataDir, "wif.db")
+	out, err := w.tryCLI("store", "copy", "--from", from, "--to", dsn, "--data-dir", dataDir)
+	if err != nil {
+		t.Fatalf("wif store copy: %v\n%s", err, out)
+	}
+	if _, err := w.tryCLI("store", "copy", "--from", from, "--to", dsn, "--data-dir", dataDir); err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Errorf("a second copy without --replace: %v, want a refusal naming --replace", err)
+	}
+	if _, err := w.tryCLI("store", "copy", "--from", from, "--to", dsn, "--data-dir", dataDir, "--replace"); err != nil {
+		t.Errorf("copy --replace: %v", err)
+	}
+
+	w2, _ := serveAt(t, dataDir, port, w.ConfigDir, "--store", dsn)
+	for _, u := range jwks {
+		code, b := getBody(t, w2.HTTP, u, "")
+		if code != 200 || string(b) != before[u] {
+			t.Errorf("GET %s on the copy: %d, same keys %v", u, code, string(b) == before[u])
+		}
+	}
+	if code, b := getBody(t, w2.HTTP, w2.URL+"/subscriptions?api-version=2022-12-01", oldToken); code != 200 {
+		t.Errorf("a token minted before the copy: %d %s", code, b)
+	}
+	if got := strings.TrimSpace(w2.cli(t, "identity", "list", "-g", "rg", "--query", "[].name", "-o", "tsv")); got != "app" {
+		t.Errorf("identities on the copy: %q", got)
 	}
 }
