@@ -3,18 +3,13 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -39,24 +34,6 @@ type ServiceAccountGetter interface {
 // maxBodyBytes bounds an AdmissionReview (the API server itself caps requests at 3 MiB).
 const maxBodyBytes = 8 << 20
 
-// decodeOptions: duplicate member names are accepted, the last one
-// winning, as with the API machinery's decoder. Checking for them would cost
-// a tenth of the webhook's CPU, and a review is the API server's own
-// serialization of an object it has already decoded, so it has none.
-var decodeOptions = jsontext.AllowDuplicateNames(true)
-
-// bodyBuffers recycles request body buffers: a review is a few KB, read
-// thousands of times a second, and would otherwise be most of the
-// webhook's garbage.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// putBodyBuffer returns buf to the pool unless an outsized review grew it.
-func putBodyBuffer(buf *bytes.Buffer) {
-	if buf.Cap() <= 64<<10 {
-		bodyBuffers.Put(buf)
-	}
-}
-
 const (
 	reviewV1      = "admission.k8s.io/v1"
 	reviewV1beta1 = "admission.k8s.io/v1beta1"
@@ -71,12 +48,13 @@ const (
 // bad annotation → denied, 400; service account lookup failure → denied, 500
 // (so callers know to retry); otherwise allowed, with a patch if anything was
 // injected. Non-CREATE operations and non-Pod objects are allowed untouched.
+//
+// Each review runs on its request's own goroutine, as net/http serves it.
 type Handler struct {
 	cfg     Config
 	sas     ServiceAccountGetter
 	log     *slog.Logger
 	metrics *Metrics
-	workers workers
 }
 
 // NewHandler returns a Handler. cfg must have passed Validate. log and
@@ -115,15 +93,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, start, http.StatusMethodNotAllowed, errors.New("method not allowed"))
 		return
 	}
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
-	buf.Reset()
-	if r.ContentLength > 0 && r.ContentLength <= maxBodyBytes {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead free to read on
+	var body bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= maxBodyBytes {
+		body.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to read on
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	body := buf.Bytes()
-	if err != nil {
+	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
 		status := http.StatusBadRequest
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			status = http.StatusRequestEntityTooLarge
@@ -131,75 +105,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, start, status, fmt.Errorf("reading body: %w", err))
 		return
 	}
-	ctx := r.Context()
-	timeout := queryTimeout(r.URL.RawQuery)
-	sc := scratchPool.Get().(*scratch)
-	defer sc.put()
-	var (
-		out    []byte
-		status int
-	)
-	// The request's goroutine is new and its stack small: the decision, the
-	// metrics and the log line all run on a worker, whose stack stays grown.
-	h.workers.run(func() {
-		var review reviewEnvelope
-		var res result
-		if review, res, out, status, err = h.review(ctx, body, timeout, sc); err == nil {
-			h.record(ctx, start, review, res)
-		}
-	})
-	if err != nil {
-		h.fail(w, r, start, status, err)
+	var review reviewEnvelope
+	if err := jsonv2.Unmarshal(body.Bytes(), &review, decodeOptions); err != nil {
+		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err))
 		return
 	}
+	if review.Kind != "AdmissionReview" || (review.APIVersion != reviewV1 && review.APIVersion != reviewV1beta1) {
+		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("unsupported %s %s, want AdmissionReview %s or %s", review.APIVersion, review.Kind, reviewV1, reviewV1beta1))
+		return
+	}
+	if review.Request == nil || review.Request.UID == "" {
+		h.fail(w, r, start, http.StatusBadRequest, errors.New("AdmissionReview has no request or no request uid"))
+		return
+	}
+	res := h.admit(r.Context(), review.Request, queryTimeout(r.URL.RawQuery))
+	res.resp.UID = review.Request.UID
+	out, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: review.APIVersion, Kind: "AdmissionReview"},
+		Response: &res.resp,
+	})
+	if err != nil { // cannot happen with these types; do not answer garbage
+		h.fail(w, r, start, http.StatusInternalServerError, fmt.Errorf("encoding AdmissionReview: %w", err))
+		return
+	}
+	h.record(r.Context(), start, review.Request, res)
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out) // copies out, which goes back to the pool
+	_, _ = w.Write(out)
 }
 
 // queryTimeout is the API server's ?timeout= (how long it waits for the
-// answer), or 0 when absent or unusable, as r.URL.Query() would read it.
-// A plain query (the API server sends only "timeout=10s") is scanned
-// rather than parsed into a map; one with escapes or semicolons is parsed.
+// answer), or 0 when absent or unusable.
 func queryTimeout(rawQuery string) time.Duration {
-	var v string
-	if strings.ContainsAny(rawQuery, "%+;") {
-		q, _ := url.ParseQuery(rawQuery) // as r.URL.Query(): what parses is used
-		v = q.Get("timeout")
-	} else {
-		for rawQuery != "" {
-			var kv string
-			kv, rawQuery, _ = strings.Cut(rawQuery, "&")
-			if k, val, _ := strings.Cut(kv, "="); k == "timeout" {
-				v = val
-				break
-			}
-		}
-	}
-	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+	q, _ := url.ParseQuery(rawQuery) // as r.URL.Query(): what parses is used
+	if d, err := time.ParseDuration(q.Get("timeout")); err == nil && d > 0 {
 		return d
 	}
 	return 0
 }
 
-// scratch holds one review's buffers: the JSON patch and the encoded
-// answer, recycled because they are most of a review's garbage after the
-// body, and garbage is what sets how often the collector runs.
-type scratch struct {
-	patch bytes.Buffer
-	out   []byte
-}
-
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
-
-// put returns sc to the pool unless an outsized answer grew it.
-func (sc *scratch) put() {
-	if sc.patch.Cap() <= 64<<10 && cap(sc.out) <= 64<<10 {
-		scratchPool.Put(sc)
-	}
-}
-
 // record counts and logs a decided review.
-func (h *Handler) record(ctx context.Context, start time.Time, review reviewEnvelope, res result) {
+func (h *Handler) record(ctx context.Context, start time.Time, req *requestView, res result) {
 	elapsed := time.Since(start)
 	h.metrics.observe(res.outcome, elapsed)
 	level := slog.LevelInfo
@@ -207,8 +152,8 @@ func (h *Handler) record(ctx context.Context, start time.Time, review reviewEnve
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
-		slog.String("uid", string(review.Request.UID)),
-		slog.String("operation", string(review.Request.Operation)),
+		slog.String("uid", string(req.UID)),
+		slog.String("operation", string(req.Operation)),
 		slog.String("namespace", res.namespace),
 		slog.String("pod", res.pod),
 		slog.String("serviceAccount", res.serviceAccount),
@@ -223,59 +168,6 @@ func (h *Handler) record(ctx context.Context, start time.Time, review reviewEnve
 		attrs = append(attrs, slog.String("error", res.err.Error()))
 	}
 	h.log.LogAttrs(ctx, level, "admission", attrs...)
-}
-
-// review decodes, decides and encodes one AdmissionReview; a non-nil
-// error is answered with the HTTP status.
-func (h *Handler) review(ctx context.Context, body []byte, timeout time.Duration, sc *scratch) (review reviewEnvelope, res result, out []byte, status int, err error) {
-	review, err = decodeReview(body)
-	if err != nil {
-		return review, res, nil, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err)
-	}
-	if review.Kind != "AdmissionReview" || (review.APIVersion != reviewV1 && review.APIVersion != reviewV1beta1) {
-		return review, res, nil, http.StatusBadRequest, fmt.Errorf("unsupported %s %s, want AdmissionReview %s or %s", review.APIVersion, review.Kind, reviewV1, reviewV1beta1)
-	}
-	if review.Request == nil || review.Request.UID == "" {
-		return review, res, nil, http.StatusBadRequest, errors.New("AdmissionReview has no request or no request uid")
-	}
-	res = h.admit(ctx, review.Request, timeout, &sc.patch)
-	res.resp.UID = review.Request.UID
-	if sc.out, err = encodeReview(sc.out[:0], review.APIVersion, &res.resp); err != nil { // cannot happen with these types; do not answer garbage
-		return review, res, nil, http.StatusInternalServerError, fmt.Errorf("encoding AdmissionReview: %w", err)
-	}
-	res.resp.Patch = nil // in sc.patch, which goes back to the pool
-	return review, res, sc.out, http.StatusOK, nil
-}
-
-// encodeReview appends the AdmissionReview answer to b. The common answers
-// (allowed, with or without a patch) are written directly; denials go
-// through encoding/json.
-func encodeReview(b []byte, apiVersion string, resp *admissionv1.AdmissionResponse) ([]byte, error) {
-	if !resp.Allowed || resp.Result != nil || len(resp.Warnings) > 0 || resp.AuditAnnotations != nil ||
-		(apiVersion != reviewV1 && apiVersion != reviewV1beta1) {
-		out, err := json.Marshal(admissionv1.AdmissionReview{
-			TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
-			Response: resp,
-		})
-		return append(b, out...), err
-	}
-	b = slices.Grow(b, 160+len(apiVersion)+len(resp.UID)+base64.StdEncoding.EncodedLen(len(resp.Patch)))
-	b = append(b, `{"kind":"AdmissionReview","apiVersion":"`...)
-	b = append(b, apiVersion...)
-	b = append(b, `","response":{"uid":`...)
-	b, err := jsontext.AppendQuote(b, resp.UID)
-	if err != nil {
-		return nil, err
-	}
-	b = append(b, `,"allowed":true`...)
-	if resp.PatchType != nil {
-		b = append(b, `,"patch":"`...)
-		b = base64.StdEncoding.AppendEncode(b, resp.Patch)
-		b = append(b, `","patchType":"`...)
-		b = append(b, *resp.PatchType...)
-		b = append(b, '"')
-	}
-	return append(b, "}}"...), nil
 }
 
 // fail answers a request that is not a usable AdmissionReview with a plain HTTP error.
@@ -298,20 +190,19 @@ func denied(code int32, reason metav1.StatusReason, msg string) admissionv1.Admi
 }
 
 // admit decides one request. It never returns a response without outcome.
-// The patch is written to patchBuf, which the response's Patch then holds;
 // timeout (if not 0) bounds a service account lookup that misses the cache.
-func (h *Handler) admit(ctx context.Context, req *requestView, timeout time.Duration, patchBuf *bytes.Buffer) result {
+func (h *Handler) admit(ctx context.Context, req *requestView, timeout time.Duration) result {
 	res := result{namespace: req.Namespace, pod: req.Name}
 	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" {
 		res.outcome, res.resp = outcomeSkipped, admissionv1.AdmissionResponse{Allowed: true}
 		return res
 	}
-	if req.objectErr != nil {
-		res.err = req.objectErr
-		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: decoding pod: "+req.objectErr.Error())
+	if err := req.Object.err; err != nil {
+		res.err = err
+		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: decoding pod: "+err.Error())
 		return res
 	}
-	view := req.Object
+	view := req.Object.view
 	if view == nil {
 		res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, "webhook: admission request carries no pod")
 		return res
@@ -352,8 +243,8 @@ func (h *Handler) admit(ctx context.Context, req *requestView, timeout time.Dura
 		return res
 	}
 
-	// pod is this review's own, built from the view: mutate it in place.
-	if err := mutateInPlace(pod, sa, h.cfg); err != nil {
+	mutated, err := Mutate(pod, sa, h.cfg)
+	if err != nil {
 		res.err = err
 		if _, ok := errors.AsType[*AnnotationError](err); ok {
 			res.outcome, res.resp = outcomeDenied, denied(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error())
@@ -362,23 +253,22 @@ func (h *Handler) admit(ctx context.Context, req *requestView, timeout time.Dura
 		res.outcome, res.resp = outcomeError, denied(http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
 		return res
 	}
-	ops, err := patchOps(view, pod)
+	ops, err := patchOps(view, mutated)
+	var patch []byte
 	if err == nil && len(ops) > 0 {
-		patchBuf.Reset()
-		if err = json.NewEncoder(patchBuf).Encode(ops); err == nil {
-			patch := bytes.TrimSuffix(patchBuf.Bytes(), []byte("\n"))
-			pt := admissionv1.PatchTypeJSONPatch
-			res.ops = len(ops)
-			res.outcome, res.resp = outcomePatched, admissionv1.AdmissionResponse{Allowed: true, Patch: patch, PatchType: &pt}
-			return res
-		}
+		patch, err = json.Marshal(ops)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		res.err = err
 		res.outcome, res.resp = outcomeError, denied(http.StatusInternalServerError, metav1.StatusReasonInternalError, "webhook: building patch: "+err.Error())
-		return res
+	case len(ops) > 0:
+		pt := admissionv1.PatchTypeJSONPatch
+		res.ops = len(ops)
+		res.outcome, res.resp = outcomePatched, admissionv1.AdmissionResponse{Allowed: true, Patch: patch, PatchType: &pt}
+	default:
+		res.outcome, res.resp = outcomeAllowed, admissionv1.AdmissionResponse{Allowed: true}
 	}
-	res.outcome, res.resp = outcomeAllowed, admissionv1.AdmissionResponse{Allowed: true}
 	return res
 }
 
@@ -399,8 +289,7 @@ func (h *Handler) serviceAccount(ctx context.Context, timeout time.Duration, nam
 }
 
 // cachedServiceAccounts is a ServiceAccountGetter with a cache, which the
-// handler reads first: the deadline for a real lookup is then only built
-// on a miss.
+// handler reads first, so that only a miss runs under the lookup deadline.
 type cachedServiceAccounts interface {
 	Cached(namespace, name string) (*corev1.ServiceAccount, bool)
 }
@@ -459,62 +348,50 @@ type requestView struct {
 	Name        string                  `json:"name"`
 	Operation   admissionv1.Operation   `json:"operation"`
 	SubResource string                  `json:"subResource"`
-	// Object is the pod, decoded in the same pass as the envelope; nil
-	// when absent or null.
-	Object *podView `json:"object"`
-	// objectErr says why the object could not be decoded as a pod.
-	objectErr error
+	Object      podObject               `json:"object"`
 }
 
-// decodeReview decodes an AdmissionReview and its object as a pod view in
-// one pass: walkReview for the usual shape, else jsonv2.Unmarshal. If that
-// fails, the envelope is decoded again with the object left raw, so that a
-// sound review whose object is not shaped like a pod (which the handler may
-// not even need) is told apart from a malformed one.
-func decodeReview(body []byte) (reviewEnvelope, error) {
-	if review, err := walkReview(body); err == nil {
-		return review, nil
+// podObject is request.object, decoded as a podView in the same pass as
+// the review. A decoding error is kept, not returned (the rest of the
+// object is read past): an object of another shape is no error in a
+// request the handler skips.
+type podObject struct {
+	view *podView // nil when absent or null
+	err  error
+}
+
+func (o *podObject) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == 'n' {
+		_, err := dec.ReadToken()
+		return err
 	}
-	var review reviewEnvelope
-	err := jsonv2.Unmarshal(body, &review, decodeOptions)
-	if err == nil {
-		return review, nil
+	depth := dec.StackDepth()
+	o.view = new(podView)
+	err := jsonv2.UnmarshalDecode(dec, o.view, decodeOptions)
+	if _, syntactic := errors.AsType[*jsontext.SyntacticError](err); err == nil || syntactic {
+		return err
 	}
-	var raw struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Request    *struct {
-			requestView
-			Object jsontext.Value `json:"object"`
-		} `json:"request"`
-	}
-	if err := jsonv2.Unmarshal(body, &raw, decodeOptions); err != nil {
-		return reviewEnvelope{}, err
-	}
-	review = reviewEnvelope{APIVersion: raw.APIVersion, Kind: raw.Kind}
-	if raw.Request != nil {
-		req := raw.Request.requestView // its Object is shadowed by the raw one, so nil
-		if obj := raw.Request.Object; len(obj) > 0 && string(obj) != "null" {
-			req.Object = new(podView)
-			req.objectErr = jsonv2.Unmarshal(obj, req.Object, decodeOptions)
+	o.err = err
+	for dec.StackDepth() > depth {
+		if _, err := dec.ReadToken(); err != nil {
+			return err
 		}
-		review.Request = &req
 	}
-	return review, nil
+	return nil
 }
 
-// podView is what Mutate and patchOps read of a pod. Decoding only these
-// fields (instead of a whole corev1.Pod) is most of the webhook's saving
-// per review; patches are computed against the raw object anyway.
-//
-// Reviews are decoded with github.com/go-json-experiment/json (the
-// encoding/json/v2 design): one validating pass instead of encoding/json's
-// validate-then-decode, and fast skipping of what the view leaves out
-// (managed fields are most of a pod). On a typical 4 KB review that is 2.3×
-// faster than sigs.k8s.io/json; walkReview, which walks the tokens of the
-// usual shape directly and leaves the rest to jsonv2.Unmarshal, is faster
-// again. It is as strict as the API machinery on case (member names match
-// exactly) and stricter on invalid UTF-8, which the API server never sends.
+// decodeOptions: reviews and pods are decoded with
+// github.com/go-json-experiment/json, the encoding/json/v2 design without
+// GOEXPERIMENT. As the API machinery's decoder, it matches member names
+// case-sensitively and accepts a repeated one, the last winning (the API
+// server, which serializes what it has decoded, never sends one). Unlike
+// encoding/json, it validates and skips in one pass, and decoding is most
+// of a review's CPU (docs/benchmarks.md, "Webhook").
+var decodeOptions = jsontext.AllowDuplicateNames(true)
+
+// podView is what Mutate and patchOps read of a pod: decoding only these
+// fields, instead of a whole corev1.Pod, skips most of a review (managed
+// fields, probes, resources). Patches are computed against the raw object.
 type podView struct {
 	Metadata struct {
 		Name         string            `json:"name"`
@@ -595,47 +472,4 @@ func appendOps[T any](ops []patchOp, path string, have int, haveName func(int) s
 		ops = append(ops, patchOp{Op: "add", Path: path + "/-", Value: v})
 	}
 	return ops, nil
-}
-
-// workers run the CPU-bound part of each review (decode, decide, encode)
-// on one long-lived goroutine per CPU, in arrival order. The HTTP/2 server
-// starts a new goroutine per request, and the Go scheduler runs the newest
-// goroutine first: under load the oldest reviews waited longest, and every
-// goroutine grew its small stack again through the JSON decoder. Here the
-// stacks stay grown and reviews are decided first come, first served.
-// Measured: +10% reviews per core-second; p99 barely moved (5.06 → 4.82 ms),
-// as the tail comes mostly from the HTTP/2 server's own hand-offs.
-// A service account missing from the cache is fetched on the worker, which
-// holds up the reviews queued behind it (with one CPU, all of them) for
-// that GET; it is rare and fast (the API server is up, since it is the one
-// calling), so it is not worth a separate path.
-//
-// The goroutines start on first use and live as long as the process.
-type workers struct {
-	once sync.Once
-	jobs chan func()
-}
-
-func (ws *workers) run(f func()) {
-	ws.once.Do(func() {
-		n := runtime.GOMAXPROCS(0)
-		ws.jobs = make(chan func(), 64*n)
-		for range n {
-			go func() {
-				for job := range ws.jobs {
-					job()
-				}
-			}()
-		}
-	})
-	done := make(chan struct{})
-	var panicked any
-	ws.jobs <- func() {
-		defer func() { panicked = recover(); close(done) }()
-		f()
-	}
-	<-done
-	if panicked != nil { // in the request's goroutine, where net/http recovers it
-		panic(panicked)
-	}
 }

@@ -261,6 +261,12 @@ func TestHandler(t *testing.T) {
 			name: "object not shaped like a pod is fine when not a pod CREATE", body: reviewJSON(t, reviewV1, admissionv1.Update, "apps", `{"spec":{"containers":"nope"}}`),
 			wantHTTP: 200, wantAllow: true, wantAPIVer: reviewV1,
 		},
+		{
+			name: "an object failing deep inside is read past", body: reviewJSON(t, reviewV1, admissionv1.Update, "apps",
+				`{"metadata":{"annotations":{"a":1}},"spec":{"containers":[{"name":"a","env":[{"name":{"x":[1,{}]}}]}],"volumes":[{"name":"v"}]}}`),
+			wantHTTP: 200, wantAllow: true, wantAPIVer: reviewV1,
+		},
+		{name: "a malformed object is a malformed review", body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"object":{"spec":{"containers":[{]}},"uid":"u"}}`), wantHTTP: 400},
 		{name: "bad JSON", body: []byte(`{"apiVersion":`), wantHTTP: 400},
 		{name: "not an AdmissionReview", body: []byte(`{"apiVersion":"v1","kind":"Pod"}`), wantHTTP: 400},
 		{name: "no request", body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), wantHTTP: 400},

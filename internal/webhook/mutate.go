@@ -115,20 +115,8 @@ func (e expirationRangeError) Is(target error) bool { return target == ErrInvali
 //
 // With cfg.CABundle set, the ConfigMap key is projected as CAFile and mounted
 // the same way, and SSL_CERT_DIR=CACertDirs and NODE_EXTRA_CA_CERTS=CAFile are
-// injected. That covers Go (SSL_CERT_DIR is a colon-separated list of
-// directories, whose files are all read; SSL_CERT_FILE and the system bundle
-// files are still loaded) and Node.js (NODE_EXTRA_CA_CERTS adds to the
-// built-in roots). It does not cover:
-//   - Python: requests/azure-core use certifi, and REQUESTS_CA_BUNDLE (or
-//     SSL_CERT_FILE for the ssl module) replaces the roots instead of adding
-//     to them, so point it at a combined bundle (system roots + CAFile), e.g.
-//     one built by an init container into an emptyDir.
-//   - Java: the JVM ignores these variables; import CAFile into a truststore
-//     (keytool -importcert, in an init container or the image) and pass it via
-//     -Djavax.net.ssl.trustStore (e.g. JAVA_TOOL_OPTIONS).
-//   - OpenSSL-based clients reading SSL_CERT_DIR (curl, Python's ssl default
-//     paths) look certificates up by subject-hash file names, which a
-//     ConfigMap key named ca.crt does not have.
+// injected: that covers Go and Node.js, not Python or Java (docs/webhook.md,
+// "CA distribution", says what they need).
 //
 // The azure.workload.identity/inject-proxy-sidecar annotation is parsed with
 // strconv.ParseBool ("false" means false); true is rejected with
@@ -137,32 +125,21 @@ func Mutate(pod *corev1.Pod, sa *corev1.ServiceAccount, cfg Config) (*corev1.Pod
 	if pod == nil {
 		return nil, errors.New("webhook: mutate: nil pod")
 	}
-	out := pod.DeepCopy()
-	if err := mutateInPlace(out, sa, cfg); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// mutateInPlace is Mutate without the copy: it appends to pod's own lists,
-// and on error leaves pod untouched. The handler calls it on the pod it
-// builds from each review, which nothing else holds.
-func mutateInPlace(pod *corev1.Pod, sa *corev1.ServiceAccount, cfg Config) error {
 	if sa == nil {
 		sa = &corev1.ServiceAccount{}
 	}
 	if v, ok := pod.Annotations[AnnotationInjectProxySidecar]; ok {
 		inject, err := strconv.ParseBool(v)
 		if err != nil {
-			return &AnnotationError{Object: "pod", Key: AnnotationInjectProxySidecar, Value: v, Err: fmt.Errorf("%w: %w", ErrInvalidBool, err)}
+			return nil, &AnnotationError{Object: "pod", Key: AnnotationInjectProxySidecar, Value: v, Err: fmt.Errorf("%w: %w", ErrInvalidBool, err)}
 		}
 		if inject {
-			return &AnnotationError{Object: "pod", Key: AnnotationInjectProxySidecar, Value: v, Err: ErrProxySidecarUnsupported}
+			return nil, &AnnotationError{Object: "pod", Key: AnnotationInjectProxySidecar, Value: v, Err: ErrProxySidecarUnsupported}
 		}
 	}
 	expiration, err := tokenExpiration(pod, sa)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	tenantID := cfg.TenantID
@@ -186,19 +163,20 @@ func mutateInPlace(pod *corev1.Pod, sa *corev1.ServiceAccount, cfg Config) error
 		volumes = append(volumes, caVolume(*cfg.CABundle))
 	}
 
+	out := pod.DeepCopy()
 	skip := skipContainers(pod.Annotations[AnnotationSkipContainers])
-	for i := range pod.Spec.InitContainers {
-		mutateContainer(&pod.Spec.InitContainers[i], skip, env, mounts)
+	for i := range out.Spec.InitContainers {
+		mutateContainer(&out.Spec.InitContainers[i], skip, env, mounts)
 	}
-	for i := range pod.Spec.Containers {
-		mutateContainer(&pod.Spec.Containers[i], skip, env, mounts)
+	for i := range out.Spec.Containers {
+		mutateContainer(&out.Spec.Containers[i], skip, env, mounts)
 	}
 	for _, v := range volumes {
-		if !hasVolume(pod.Spec.Volumes, v.Name) {
-			pod.Spec.Volumes = append(pod.Spec.Volumes, v)
+		if !hasVolume(out.Spec.Volumes, v.Name) {
+			out.Spec.Volumes = append(out.Spec.Volumes, v)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // tokenExpiration reads the expiration annotation from the pod, else the SA.

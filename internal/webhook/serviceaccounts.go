@@ -25,11 +25,9 @@ import (
 //
 // The cache is client-go's Reflector (the list-and-watch engine inside every
 // informer: paging, watch resumption, relists, backoff) feeding a compact
-// store that keeps, per service account, only the annotations Mutate reads.
-// A shared informer would keep a *corev1.ServiceAccount per entry, 886
-// bytes of heap even when trimmed, against 237 here
-// (BenchmarkServiceAccountCacheFootprint): with 10k service accounts that
-// halves the webhook's live heap, and with it the work of every collection.
+// store that keeps, per service account, only the annotations Mutate reads,
+// a fraction of the heap a shared informer's *corev1.ServiceAccount takes
+// (BenchmarkServiceAccountCacheFootprint; figures in docs/benchmarks.md).
 type InformerServiceAccounts struct {
 	client    kubernetes.Interface
 	reflector *cache.Reflector
@@ -241,10 +239,8 @@ const listPageSize = 500
 // are slimmed (slimServiceAccount) as each arrives, and returns them as one
 // complete list. The Reflector's own first list asks for any version
 // (resourceVersion "0"), which the API server answers from its watch cache
-// in one piece, ignoring the page size: with 10k service accounts, decoding
-// that one response and holding every full object until the store had
-// copied what it keeps peaked the webhook's RSS at 63-67 MB, against 37 MB
-// once synced. Here that list is made a paged one of the latest version,
+// in one piece, ignoring the page size, so that every full object would be
+// held at once. Here that list is made a paged one of the latest version,
 // and a relist at a version one of that version or newer (what the
 // Reflector's unpaged list means), so at most a page of full objects is
 // held at a time. Should the API server refuse such a paged list, the list
@@ -293,11 +289,10 @@ func listSlim(ctx context.Context, sas typedcorev1.ServiceAccountInterface, aske
 func (s *saStore) Resync() error { return nil }
 
 // Transformer makes saStore a cache.TransformingStore. Where the Reflector
-// streams the initial list (watch-list, which client-go tries first since
-// Kubernetes 1.35, falling back to listSlim when the API server does not
-// serve it, as the one in the e2e tests and bench-webhook.sh does not), it
-// then slims each service account it buffers before handing them all to
-// Replace, instead of holding every full object until then.
+// streams the initial list (watch-list, which client-go tries first,
+// falling back to listSlim when the API server does not serve it), it then
+// slims each service account it buffers before handing them all to Replace,
+// instead of holding every full object until then.
 func (s *saStore) Transformer() cache.TransformFunc { return slimObject }
 
 // slimObject slims service accounts (slimServiceAccount) and passes
