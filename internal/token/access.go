@@ -156,22 +156,21 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	var c Claims
-	if err := a.UnmarshalClaims(&c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
 	// Only cheap, bounded work until the signature verifies: the tenant
 	// must be a GUID that exists (a cached answer, negative ones too)
-	// before its keys are looked up.
-	tid, ok := CanonicalTenantID(c.TenantID)
-	if !ok || c.Issuer != v.issuerFor(c.TenantID) {
-		return nil, fmt.Errorf("%w: %q", ErrIssuer, c.Issuer)
+	// before its keys are looked up, and the claims are decoded into the
+	// typed struct only after.
+	iss := a.Claims.Issuer
+	claimed, _ := a.Claims.Claim("tid")
+	tid, ok := CanonicalTenantID(claimed)
+	if !ok || iss != v.issuerFor(claimed) {
+		return nil, fmt.Errorf("%w: %q", ErrIssuer, iss)
 	}
 	switch exists, err := v.tenants.TenantExists(ctx, tid); {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case !exists:
-		return nil, fmt.Errorf("%w: %q", ErrIssuer, c.Issuer)
+		return nil, fmt.Errorf("%w: %q", ErrIssuer, iss)
 	}
 	pub, err := v.keys.PublicKey(ctx, tid, a.Header.KID)
 	switch {
@@ -187,6 +186,10 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	if a.Header.Alg != want || a.Verify(pub) != nil {
 		return nil, ErrSignature
+	}
+	var c Claims
+	if err := a.UnmarshalClaims(&c); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return &c, nil
 }
