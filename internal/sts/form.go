@@ -6,12 +6,17 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // maxBody bounds a token request body.
 const maxBody = 64 << 10
 
 const formType = "application/x-www-form-urlencoded"
+
+// maxParams bounds the parameters of a token request, body and query
+// together; clients send about ten.
+const maxParams = 1000
 
 // decisive are the parameters ParseRequest reads.
 var decisive = map[string]bool{"audience": true, "client_assertion": true, "client_assertion_type": true, "client_id": true,
@@ -45,6 +50,9 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
 // question. Clients repeat others, such as client-request-id, which
 // @azure/identity sends in both.
 func parseForm(body, query string) (url.Values, *Error) {
+	if n := pairs(body) + pairs(query); n > maxParams {
+		return nil, errorf(90023, "invalid_request", "The request has %d parameters, more than the %d allowed.", n, maxParams)
+	}
 	form, err := url.ParseQuery(body)
 	if err == nil {
 		var q url.Values
@@ -63,4 +71,12 @@ func parseForm(body, query string) (url.Values, *Error) {
 		}
 	}
 	return form, nil
+}
+
+// pairs counts the name=value pairs of a form, empty ones included.
+func pairs(s string) int {
+	if s == "" {
+		return 0
+	}
+	return strings.Count(s, "&") + 1
 }

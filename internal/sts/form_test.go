@@ -39,6 +39,7 @@ func TestReadForm(t *testing.T) {
 		{"decisive parameter in body and query", "client_id=a", "client_id=a"},
 		{"decisive parameter twice in the query", "", "client_assertion=a&client_assertion=b"},
 		{"body over the bound", "a=" + strings.Repeat("x", maxBody), ""},
+		{"too many parameters", "a=1" + strings.Repeat("&p=1", maxParams/2), strings.Repeat("q=1&", maxParams/2)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			form, err := readForm(httptest.NewRecorder(), post(tc.body, tc.query))
@@ -49,6 +50,10 @@ func TestReadForm(t *testing.T) {
 				t.Errorf("description echoes the input: %.300q", err.Desc)
 			}
 		})
+	}
+
+	if _, err := readForm(httptest.NewRecorder(), post("a=1"+strings.Repeat("&p=1", maxParams/2-1), strings.Repeat("q=1&", maxParams/2-1)+"q=1")); err != nil {
+		t.Errorf("%d parameters: %v", maxParams, err)
 	}
 
 	r := post("grant_type=x", "")
@@ -91,7 +96,7 @@ func FuzzReadForm(f *testing.F) {
 		}
 		want, werr := url.ParseQuery(body)
 		q, qerr := url.ParseQuery(query)
-		if werr != nil || qerr != nil || len(body) > maxBody {
+		if werr != nil || qerr != nil || len(body) > maxBody || pairs(body)+pairs(query) > maxParams {
 			t.Fatalf("readForm accepted body %q, query %q (url.ParseQuery: %v, %v)", body, query, werr, qerr)
 		}
 		for name, vs := range q {
