@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/wifproject/wif/internal/arm"
 	"github.com/wifproject/wif/internal/cluster"
 	"github.com/wifproject/wif/internal/federation"
@@ -177,8 +178,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	go rotateKeys(ctx, keyring, db, log)
-	go purgeDeletedSecrets(ctx, db, now, log)
+	holder := uuid.NewString() // this replica, in the periodic jobs' leases
+	go rotateKeys(ctx, keyring, db, holder, log)
+	go purgeDeletedSecrets(ctx, db, holder, now, log)
 	go db.Watch(ctx, log) // writes by other replicas on the same store
 	if ready != nil {
 		ready(ln.Addr().String())
@@ -217,14 +219,18 @@ func storeLocation(dsn string) string {
 
 // rotateKeys reloads every tenant's keys ahead of the keyring's refresh, so
 // that rotation and reloads happen off the request path.
-func rotateKeys(ctx context.Context, k *token.Keyring, db *store.DB, log *slog.Logger) {
-	t := time.NewTicker(30 * time.Second)
+func rotateKeys(ctx context.Context, k *token.Keyring, db *store.DB, holder string, log *slog.Logger) {
+	const every = 30 * time.Second
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !leader(ctx, db, "key-rotation", holder, 3*every, log) {
+			continue
 		}
 		tenants, err := db.ListTenants(ctx)
 		if err != nil {
@@ -239,15 +245,30 @@ func rotateKeys(ctx context.Context, k *token.Keyring, db *store.DB, log *slog.L
 	}
 }
 
-// purgeDeletedSecrets removes soft-deleted secrets whose retention ended.
-func purgeDeletedSecrets(ctx context.Context, db *store.DB, now func() time.Time, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+// leader takes or renews the lease called job for holder, so that one
+// replica at a time runs each periodic job; when the holder dies, another
+// takes over once the lease (ttl) runs out.
+func leader(ctx context.Context, db *store.DB, job, holder string, ttl time.Duration, log *slog.Logger) bool {
+	ok, err := db.AcquireLease(ctx, job, holder, ttl, time.Now())
+	if err != nil {
+		log.Warn("periodic job lease", "job", job, "error", err)
+	}
+	return ok
+}
+
+// purgeDeletedSecrets removes soft-deleted secrets whose retention ended,
+// on one replica at a time.
+func purgeDeletedSecrets(ctx context.Context, db *store.DB, holder string, now func() time.Time, log *slog.Logger) {
+	const every = 10 * time.Minute
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if n, err := db.PurgeExpiredSecrets(ctx, now()); err != nil {
-			log.Warn("purge deleted secrets", "error", err)
-		} else if n > 0 {
-			log.Info("purged deleted secrets", "count", n)
+		if leader(ctx, db, "purge-deleted-secrets", holder, 3*every, log) {
+			if n, err := db.PurgeExpiredSecrets(ctx, now()); err != nil {
+				log.Warn("purge deleted secrets", "error", err)
+			} else if n > 0 {
+				log.Info("purged deleted secrets", "count", n)
+			}
 		}
 		select {
 		case <-ctx.Done():

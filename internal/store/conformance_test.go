@@ -39,6 +39,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *DB) {
 		{"Generation", testGeneration},
 		{"Settings", testSettings},
 		{"Times", testTimes},
+		{"Leases", testLeases},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
