@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/wifproject/wif/internal/arm/armapi"
 	"github.com/wifproject/wif/internal/atomicfile"
 )
 
@@ -32,85 +33,52 @@ func clusterOut(m map[string]any) map[string]any {
 
 func (e *env) aksCmd() *cobra.Command {
 	c := &cobra.Command{Use: "aks", Short: "Manage managed clusters and their OIDC issuers"}
-	var name, rg, location, version string
+	var name, rg, version string
 	var oidc, wi bool
 
-	nameFlags := func(cmd *cobra.Command) {
-		cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the managed cluster")
-		cmd.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group")
-	}
-
-	create := &cobra.Command{Use: "create", Short: "Create a managed cluster record (wif does not run nodes)", Args: cobra.NoArgs,
-		Example: "  wif aks create -g myRG -n myCluster --enable-oidc-issuer --enable-workload-identity"}
-	createSub := subscriptionFlag(create)
-	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		if location == "" {
-			g, err := cl.do(cmd.Context(), http.MethodGet, "/subscriptions/"+seg(createSub(cl))+"/resourcegroups/"+seg(rg), nil)
-			if err != nil {
-				return err
+	create := e.createCmd(clusters, "Create a managed cluster record (wif does not run nodes)", "Name of the managed cluster",
+		"  wif aks create -g myRG -n myCluster --enable-oidc-issuer --enable-workload-identity",
+		func(_ *client, location string, tags map[string]string) any {
+			props := armapi.ManagedClusterProperties{}
+			props.SetOIDCIssuer(armapi.OIDCIssuerProfile{Enabled: oidc})
+			if wi {
+				props.SetWorkloadIdentity(true)
 			}
-			location, _ = g["location"].(string)
-		}
-		props := map[string]any{"oidcIssuerProfile": map[string]any{"enabled": oidc}}
-		if wi {
-			props["securityProfile"] = map[string]any{"workloadIdentity": map[string]any{"enabled": true}}
-		}
-		if version != "" {
-			props["kubernetesVersion"] = version
-		}
-		out, err := cl.do(cmd.Context(), http.MethodPut, clusterPath(createSub(cl), rg, name), map[string]any{"location": location, "properties": props})
-		if err != nil {
-			return err
-		}
-		return e.print(clusterOut(out))
-	}
-	nameFlags(create)
-	create.Flags().StringVarP(&location, "location", "l", "", "Location (default: the resource group's)")
+			if version != "" {
+				props["kubernetesVersion"] = version
+			}
+			return armapi.ManagedCluster{TrackedResource: armapi.TrackedResource{Location: location, Tags: tags}, Properties: props}
+		})
 	create.Flags().StringVarP(&version, "kubernetes-version", "k", "", "Kubernetes version to record")
 	create.Flags().BoolVar(&oidc, "enable-oidc-issuer", false, "Enable the OIDC issuer")
 	create.Flags().BoolVar(&wi, "enable-workload-identity", false, "Enable workload identity (needs the OIDC issuer)")
-	e.addOutputFlags(create)
 
 	update := &cobra.Command{Use: "update", Short: "Update a managed cluster", Args: cobra.NoArgs,
 		Example: "  wif aks update -g myRG -n myCluster --enable-oidc-issuer --enable-workload-identity"}
 	updateSub := subscriptionFlag(update)
 	update.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
+		cl, err := e.clientFor(cmd, "name", "resource-group")
 		if err != nil {
 			return err
 		}
+		// As az aks update: GET the cluster, change it, PUT it back whole.
 		path := clusterPath(updateSub(cl), rg, name)
-		cur, err := cl.do(cmd.Context(), http.MethodGet, path, nil)
-		if err != nil {
+		var cur armapi.ManagedCluster
+		if err := cl.call(cmd.Context(), http.MethodGet, path, nil, &cur); err != nil {
 			return err
 		}
-		props, _ := cur["properties"].(map[string]any)
+		props := cur.Properties
 		if props == nil {
-			props = map[string]any{}
+			props = armapi.ManagedClusterProperties{}
 		}
 		if oidc {
-			props["oidcIssuerProfile"] = map[string]any{"enabled": true}
+			props.SetOIDCIssuer(armapi.OIDCIssuerProfile{Enabled: true})
 		}
 		if wi {
-			sec, _ := props["securityProfile"].(map[string]any)
-			if sec == nil {
-				sec = map[string]any{}
-			}
-			sec["workloadIdentity"] = map[string]any{"enabled": true}
-			props["securityProfile"] = sec
+			props.SetWorkloadIdentity(true)
 		}
-		body := map[string]any{"location": cur["location"], "properties": props}
-		if _, err := cl.do(cmd.Context(), http.MethodPut, path, body); err != nil {
+		body := armapi.ManagedCluster{TrackedResource: armapi.TrackedResource{Location: cur.Location}, Properties: props}
+		if err := cl.call(cmd.Context(), http.MethodPut, path, body, nil); err != nil {
 			return err
 		}
 		out, err := cl.do(cmd.Context(), http.MethodGet, path, nil)
@@ -119,7 +87,8 @@ func (e *env) aksCmd() *cobra.Command {
 		}
 		return e.print(clusterOut(out))
 	}
-	nameFlags(update)
+	update.Flags().StringVarP(&name, "name", "n", "", "Name of the managed cluster")
+	update.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group")
 	update.Flags().BoolVar(&oidc, "enable-oidc-issuer", false, "Enable the OIDC issuer")
 	update.Flags().BoolVar(&wi, "enable-workload-identity", false, "Enable workload identity (needs the OIDC issuer)")
 	e.addOutputFlags(update)
@@ -152,24 +121,21 @@ restart kube-apiserver.`,
 		Example: "  wif aks oidc-issuer export-keys -g myRG -n myCluster --dir /etc/kubernetes/wif"}
 	exportSub := subscriptionFlag(export)
 	export.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group", "dir"); err != nil {
-			return err
-		}
-		cl, err := e.client()
+		cl, err := e.clientFor(cmd, "name", "resource-group", "dir")
 		if err != nil {
 			return err
 		}
-		out, err := cl.do(cmd.Context(), http.MethodPost, clusterPath(exportSub(cl), rg, name)+"/listServiceAccountSigningKeys", nil)
-		if err != nil {
+		var keys armapi.ServiceAccountKeys
+		if err := cl.call(cmd.Context(), http.MethodPost, clusterPath(exportSub(cl), rg, name)+"/listServiceAccountSigningKeys", nil, &keys); err != nil {
 			return err
 		}
-		key, _ := out["signingKey"].(string)
+		key := keys.SigningKey
 		if key == "" {
 			return errors.New("the cluster publishes its own keys (bring your own); there is no signing key to export")
 		}
 		var pubs strings.Builder
-		for _, p := range out["publicKeys"].([]any) {
-			pubs.WriteString(p.(map[string]any)["publicKey"].(string))
+		for _, p := range keys.PublicKeys {
+			pubs.WriteString(p.PublicKey)
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
@@ -183,7 +149,7 @@ restart kube-apiserver.`,
 		}
 		absKey, _ := filepath.Abs(keyFile)
 		absPub, _ := filepath.Abs(pubFile)
-		issuer, _ := out["issuerURL"].(string)
+		issuer := keys.IssuerURL
 		flags := []string{
 			"--service-account-issuer=" + issuer,
 			"--service-account-signing-key-file=" + absKey,
@@ -202,10 +168,7 @@ restart kube-apiserver.`,
 	rotate := &cobra.Command{Use: "rotate-signing-keys", Short: "Rotate the issuer's signing key (the old key stays published for 24h)", Args: cobra.NoArgs}
 	rotateSub := subscriptionFlag(rotate)
 	rotate.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
+		cl, err := e.clientFor(cmd, "name", "resource-group")
 		if err != nil {
 			return err
 		}
@@ -226,7 +189,7 @@ the cluster; kids are derived as kube-apiserver derives them.`,
 		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
 			return err
 		}
-		body := map[string]any{}
+		var body armapi.ServiceAccountPublicKeys
 		switch {
 		case jwksFile != "" && len(pemFiles) > 0:
 			return errors.New("use either --public-key-file or --jwks-file")
@@ -235,7 +198,7 @@ the cluster; kids are derived as kube-apiserver derives them.`,
 			if err != nil {
 				return err
 			}
-			body["jwks"] = json.RawMessage(b)
+			body.JWKS = json.RawMessage(b)
 		case len(pemFiles) > 0:
 			var all []byte
 			for _, f := range pemFiles {
@@ -245,7 +208,7 @@ the cluster; kids are derived as kube-apiserver derives them.`,
 				}
 				all = append(append(all, b...), '\n')
 			}
-			body["pem"] = string(all)
+			body.PEM = string(all)
 		default:
 			return errors.New("one of --public-key-file or --jwks-file is required")
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/wifproject/wif/internal/arm/armapi"
 	"github.com/wifproject/wif/internal/output"
 	"github.com/wifproject/wif/internal/server"
 )
@@ -75,6 +76,15 @@ func (e *env) print(v any) error {
 
 func (e *env) client() (*client, error) {
 	return newClient(configDir(e.getenv))
+}
+
+// clientFor checks that cmd has the required flags (reporting every
+// missing one, like az), then returns the logged-in client.
+func (e *env) clientFor(cmd *cobra.Command, required ...string) (*client, error) {
+	if err := requireFlags(cmd, required...); err != nil {
+		return nil, err
+	}
+	return e.client()
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -185,24 +195,23 @@ func (e *env) loginCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			subs, err := cl.list(ctx, "/subscriptions")
+			subs, err := listOf[armapi.Subscription](ctx, cl, "/subscriptions")
 			if err != nil {
 				return err
 			}
 			if subscription != "" {
 				p.SubscriptionID = subscription
 			} else if p.SubscriptionID == "" && len(subs) > 0 {
-				p.SubscriptionID, _ = subs[0].(map[string]any)["subscriptionId"].(string)
+				p.SubscriptionID = subs[0].SubscriptionID
 			}
 			if err := saveProfile(dir, p); err != nil {
 				return err
 			}
 			out := make([]any, 0, len(subs))
 			for _, s := range subs {
-				m := s.(map[string]any)
 				out = append(out, map[string]any{
-					"cloudName": "wif", "id": m["subscriptionId"], "isDefault": m["subscriptionId"] == p.SubscriptionID,
-					"name": m["displayName"], "state": m["state"], "tenantId": m["tenantId"],
+					"cloudName": "wif", "id": s.SubscriptionID, "isDefault": s.SubscriptionID == p.SubscriptionID,
+					"name": s.DisplayName, "state": s.State, "tenantId": s.TenantID,
 					"user": map[string]any{"name": p.ClientID, "type": "servicePrincipal"},
 				})
 			}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wifproject/wif/internal/arm/armapi"
 	"github.com/wifproject/wif/internal/atomicfile"
 	"github.com/wifproject/wif/internal/pki"
 )
@@ -191,75 +192,111 @@ func (e *armError) Error() string {
 	return fmt.Sprintf("(%s) %s\nCode: %s\nMessage: %s", e.Code, e.Message, e.Code, e.Message)
 }
 
-// do sends an ARM request; path is relative to the server and gets an
-// api-version. A 404 with notFoundOK returns (nil, nil).
-func (c *client) do(ctx context.Context, method, path string, body any) (map[string]any, error) {
+// call sends an ARM request: path is relative to the server (or an
+// absolute nextLink) and gets an api-version; in, when not nil, is the JSON
+// body; out, when not nil, receives the JSON answer (left as it is when
+// the answer is empty). ARM's errors come back as *armError.
+func (c *client) call(ctx context.Context, method, path string, in, out any) error {
 	tok, err := c.token(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	if in != nil {
+		b, err := json.Marshal(in)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rd = bytes.NewReader(b)
 	}
-	u := c.profile.Server + path
-	if strings.Contains(u, "?") {
-		u += "&api-version=2024-11-30"
-	} else {
-		u += "?api-version=2024-11-30"
+	u := path
+	if !strings.HasPrefix(u, "https://") {
+		u = c.profile.Server + path
+	}
+	if !strings.Contains(u, "api-version=") {
+		if strings.Contains(u, "?") {
+			u += "&api-version=" + apiVersion
+		} else {
+			u += "?api-version=" + apiVersion
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	if body != nil {
+	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if resp.StatusCode >= 400 {
-		var e struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
+		var e armapi.ErrorResponse
 		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
-			return nil, &armError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+			return &armError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 		}
-		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, nil
+	if out == nil || len(bytes.TrimSpace(b)) == 0 {
+		return nil
 	}
-	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("invalid response: %w", err)
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("invalid response: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
-// list follows nextLink pages and returns all items.
-func (c *client) list(ctx context.Context, path string) ([]any, error) {
-	out, err := c.do(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return nil, err
-	}
-	items, _ := out["value"].([]any)
-	if items == nil {
-		items = []any{}
+// apiVersion is the one api-version the CLI sends; wif serves one shape
+// per resource type.
+const apiVersion = "2024-11-30"
+
+// do sends an ARM request and returns its answer as JSON's map form (nil
+// when the answer is empty), the form the az-shaped output is built from.
+func (c *client) do(ctx context.Context, method, path string, body any) (map[string]any, error) {
+	var out map[string]any
+	err := c.call(ctx, method, path, body, &out)
+	return out, err
+}
+
+// listOf returns every item of a list, following nextLink.
+func listOf[T any](ctx context.Context, c *client, path string) ([]T, error) {
+	items := []T{}
+	for path != "" {
+		var page armapi.Page[T]
+		if err := c.call(ctx, http.MethodGet, path, nil, &page); err != nil {
+			return nil, err
+		}
+		items = append(items, page.Value...)
+		path = page.NextLink
+		// The bearer token goes only to wif.
+		if path != "" && !strings.HasPrefix(path, c.profile.Server+"/") {
+			return nil, fmt.Errorf("the list's nextLink %q is not on %s", path, c.profile.Server)
+		}
 	}
 	return items, nil
+}
+
+// list returns every item of a list in JSON's map form.
+func (c *client) list(ctx context.Context, path string) ([]map[string]any, error) {
+	return listOf[map[string]any](ctx, c, path)
+}
+
+// groupLocation is location, or the resource group's when it is empty: az
+// defaults a new resource's location so.
+func (c *client) groupLocation(ctx context.Context, sub, rg, location string) (string, error) {
+	if location != "" {
+		return location, nil
+	}
+	var g armapi.ResourceGroup
+	if err := c.call(ctx, http.MethodGet, groups.itemPath(sub, "", rg), nil, &g); err != nil {
+		return "", err
+	}
+	return g.Location, nil
 }

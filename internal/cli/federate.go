@@ -10,8 +10,9 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/wifproject/wif/internal/arm/armapi"
+	"github.com/wifproject/wif/internal/federation"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -95,12 +96,11 @@ Each step is skipped when already done, and printed.`,
 		say := func(format string, args ...any) { fmt.Fprintf(e.stderr, format+"\n", args...) }
 
 		// The cluster's issuer.
-		cluster, err := cl.do(ctx, http.MethodGet, clusterPath(sub(cl), clusterRG, clusterName), nil)
-		if err != nil {
+		var cluster armapi.ManagedCluster
+		if err := cl.call(ctx, http.MethodGet, clusterPath(sub(cl), clusterRG, clusterName), nil, &cluster); err != nil {
 			return err
 		}
-		issuer := clusterOut(cluster)["oidcIssuerProfile"].(map[string]any)["issuerUrl"]
-		iss, _ := issuer.(string)
+		iss := cluster.Properties.OIDCIssuer().IssuerURL
 		if iss == "" {
 			return fmt.Errorf("cluster %s has no OIDC issuer; run: wif aks update -g %s -n %s --enable-oidc-issuer --enable-workload-identity", clusterName, clusterRG, clusterName)
 		}
@@ -108,15 +108,16 @@ Each step is skipped when already done, and printed.`,
 
 		// 1. Identity.
 		idPath := identityPath(sub(cl), identityRG, identity)
-		id, err := cl.do(ctx, http.MethodGet, idPath, nil)
+		var id armapi.Identity
+		err = cl.call(ctx, http.MethodGet, idPath, nil, &id)
 		var ae *armError
 		switch {
 		case errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == "ResourceNotFound":
-			g, err := cl.do(ctx, http.MethodGet, "/subscriptions/"+seg(sub(cl))+"/resourcegroups/"+seg(identityRG), nil)
+			loc, err := cl.groupLocation(ctx, sub(cl), identityRG, "")
 			if err != nil {
 				return err
 			}
-			if id, err = cl.do(ctx, http.MethodPut, idPath, map[string]any{"location": g["location"]}); err != nil {
+			if err := cl.call(ctx, http.MethodPut, idPath, armapi.Identity{TrackedResource: armapi.TrackedResource{Location: loc}}, &id); err != nil {
 				return err
 			}
 			say("identity %s: created", identity)
@@ -125,10 +126,10 @@ Each step is skipped when already done, and printed.`,
 		default:
 			say("identity %s: exists", identity)
 		}
-		flat := flatten(id)
-		clientID, _ := flat["clientId"].(string)
-		tenantID, _ := flat["tenantId"].(string)
-		principalID, _ := flat["principalId"].(string)
+		if id.Properties == nil {
+			return fmt.Errorf("identity %s: the answer has no properties", identity)
+		}
+		clientID, tenantID, principalID := id.Properties.ClientID, id.Properties.TenantID, id.Properties.PrincipalID
 
 		// 2. Service account.
 		kc, err := kf.client()
@@ -166,23 +167,22 @@ Each step is skipped when already done, and printed.`,
 
 		// 3. Federated credential.
 		subject := "system:serviceaccount:" + ns + ":" + sa
-		fics, err := cl.list(ctx, idPath+"/federatedIdentityCredentials")
+		fics, err := listOf[armapi.FederatedIdentityCredential](ctx, cl, idPath+"/federatedIdentityCredentials")
 		if err != nil {
 			return err
 		}
 		found := ""
-		for _, f := range flattenAll(fics) {
-			m := f.(map[string]any)
-			if m["issuer"] == iss && m["subject"] == subject {
-				found, _ = m["name"].(string)
+		for _, f := range fics {
+			if p := f.Properties; p != nil && p.Issuer == iss && p.Subject != nil && *p.Subject == subject {
+				found = f.Name
 			}
 		}
 		if found != "" {
 			say("federated credential %s: exists (issuer %s, subject %s)", found, iss, subject)
 		} else {
 			name := ficName(clusterName, ns, sa)
-			body := map[string]any{"properties": map[string]any{"issuer": iss, "subject": subject, "audiences": []string{"api://AzureADTokenExchange"}}}
-			if _, err := cl.do(ctx, http.MethodPut, idPath+"/federatedIdentityCredentials/"+seg(name), body); err != nil {
+			body := armapi.FederatedIdentityCredential{Properties: &armapi.FederatedIdentityCredentialProperties{Issuer: iss, Subject: &subject, Audiences: []string{federation.DefaultAudience}}}
+			if err := cl.call(ctx, http.MethodPut, idPath+"/federatedIdentityCredentials/"+seg(name), body, nil); err != nil {
 				return err
 			}
 			say("federated credential %s: created (issuer %s, subject %s)", name, iss, subject)
@@ -195,23 +195,21 @@ Each step is skipped when already done, and printed.`,
 			if err != nil {
 				return err
 			}
-			existing, err := cl.list(ctx, escapeScope(sc)+"/providers/Microsoft.Authorization/roleAssignments?$filter=atScope()")
+			existing, err := listOf[armapi.RoleAssignment](ctx, cl, escapeScope(sc)+"/providers/Microsoft.Authorization/roleAssignments?$filter=atScope()")
 			if err != nil {
 				return err
 			}
 			have := false
 			for _, a := range existing {
-				p := flatten(a.(map[string]any))
-				if strings.EqualFold(fmt.Sprint(p["principalId"]), principalID) && sameRoleID(fmt.Sprint(p["roleDefinitionId"]), roleID) &&
-					strings.EqualFold(strings.TrimSuffix(fmt.Sprint(p["scope"]), "/"), strings.TrimSuffix(sc, "/")) {
+				if p := a.Properties; p != nil && strings.EqualFold(p.PrincipalID, principalID) && sameRoleID(p.RoleDefinitionID, roleID) &&
+					strings.EqualFold(strings.TrimSuffix(p.Scope, "/"), strings.TrimSuffix(sc, "/")) {
 					have = true
 				}
 			}
 			if have {
 				say("role %s at %s: already assigned", role, sc)
 			} else {
-				body := map[string]any{"properties": map[string]any{"roleDefinitionId": roleID, "principalId": principalID, "principalType": "ServicePrincipal"}}
-				if _, err := cl.do(ctx, http.MethodPut, escapeScope(sc)+"/providers/Microsoft.Authorization/roleAssignments/"+uuid.NewString(), body); err != nil {
+				if _, err := assign(ctx, cl, sc, roleID, principalID, "ServicePrincipal"); err != nil {
 					return err
 				}
 				say("role %s at %s: assigned", role, sc)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/wifproject/wif/internal/arm/armapi"
 )
 
 var vaults = resourceType{path: "Microsoft.KeyVault/vaults", out: vaultOut}
@@ -39,14 +40,13 @@ func vaultOut(m map[string]any) map[string]any {
 // findVaultGroup finds a vault's resource group by name, as az does when
 // -g is not given.
 func findVaultGroup(ctx context.Context, cl *client, sub, name string) (string, error) {
-	items, err := cl.list(ctx, "/subscriptions/"+seg(sub)+"/resources?$filter="+url.QueryEscape("resourceType eq 'Microsoft.KeyVault/vaults'"))
+	items, err := listOf[armapi.GenericResource](ctx, cl, "/subscriptions/"+seg(sub)+"/resources?$filter="+url.QueryEscape("resourceType eq '"+armapi.TypeVault+"'"))
 	if err != nil {
 		return "", err
 	}
 	for _, it := range items {
-		m := it.(map[string]any)
-		if n, _ := m["name"].(string); strings.EqualFold(n, name) {
-			return resourceGroupOf(m["id"].(string)), nil
+		if strings.EqualFold(it.Name, name) {
+			return resourceGroupOf(it.ID), nil
 		}
 	}
 	return "", &armError{Status: 404, Code: "ResourceNotFound", Message: fmt.Sprintf("The Vault '%s' not found within subscription.", name)}
@@ -54,102 +54,47 @@ func findVaultGroup(ctx context.Context, cl *client, sub, name string) (string, 
 
 func (e *env) keyvaultCmd() *cobra.Command {
 	c := &cobra.Command{Use: "keyvault", Short: "Manage key vaults"}
-	var name, rg, location, sku string
+	var sku string
 	var rbacAuth bool
 	var retention int
-	var tags []string
-
-	create := &cobra.Command{Use: "create", Short: "Create a key vault", Args: cobra.NoArgs,
-		Example: "  wif keyvault create -n myvault -g myRG"}
-	sub := subscriptionFlag(create)
-	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		if location == "" {
-			g, err := cl.do(cmd.Context(), http.MethodGet, "/subscriptions/"+seg(sub(cl))+"/resourcegroups/"+seg(rg), nil)
-			if err != nil {
-				return err
-			}
-			location, _ = g["location"].(string)
-		}
-		body := map[string]any{"location": location, "properties": map[string]any{
-			"tenantId": cl.profile.TenantID, "sku": map[string]any{"family": "A", "name": sku},
-			"enableRbacAuthorization": rbacAuth, "softDeleteRetentionInDays": retention,
-		}}
-		if t := parseTags(tags); t != nil {
-			body["tags"] = t
-		}
-		out, err := cl.do(cmd.Context(), http.MethodPut, vaultPath(sub(cl), rg, name), body)
-		if err != nil {
-			return err
-		}
-		return e.print(vaultOut(out))
-	}
-	create.Flags().StringVarP(&name, "name", "n", "", "Name of the key vault")
-	create.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group")
-	create.Flags().StringVarP(&location, "location", "l", "", "Location (default: the resource group's)")
+	create := e.createCmd(vaults, "Create a key vault", "Name of the key vault", "  wif keyvault create -n myvault -g myRG",
+		func(cl *client, location string, tags map[string]string) any {
+			return armapi.Vault{TrackedResource: armapi.TrackedResource{Location: location, Tags: tags}, Properties: &armapi.VaultProperties{
+				TenantID: cl.profile.TenantID, SKU: &armapi.VaultSKU{Family: "A", Name: sku},
+				EnableRbacAuthorization: &rbacAuth, SoftDeleteRetentionInDays: &retention,
+			}}
+		})
 	create.Flags().StringVar(&sku, "sku", "standard", "SKU: standard or premium")
 	create.Flags().BoolVar(&rbacAuth, "enable-rbac-authorization", true, "Authorize data actions with RBAC")
 	create.Flags().IntVar(&retention, "retention-days", 90, "Soft-delete retention in days (7-90)")
-	create.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
-	e.addOutputFlags(create)
 
-	show := &cobra.Command{Use: "show", Short: "Show a key vault", Args: cobra.NoArgs}
-	showSub := subscriptionFlag(show)
-	show.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		group := rg
-		if group == "" {
-			if group, err = findVaultGroup(cmd.Context(), cl, showSub(cl), name); err != nil {
+	// show and delete find the vault's group by name when -g is not given.
+	item := func(method, use, short string) *cobra.Command {
+		var name, rg string
+		cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+		sub := subscriptionFlag(cmd)
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+			cl, err := e.clientFor(cmd, "name")
+			if err != nil {
 				return err
 			}
-		}
-		out, err := cl.do(cmd.Context(), http.MethodGet, vaultPath(showSub(cl), group, name), nil)
-		if err != nil {
-			return err
-		}
-		return e.print(vaultOut(out))
-	}
-	show.Flags().StringVarP(&name, "name", "n", "", "Name of the key vault")
-	show.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group (default: found by name)")
-	e.addOutputFlags(show)
-
-	list := e.listCmd(vaults, "List key vaults")
-
-	del := &cobra.Command{Use: "delete", Short: "Delete a key vault", Args: cobra.NoArgs}
-	delSub := subscriptionFlag(del)
-	del.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		group := rg
-		if group == "" {
-			if group, err = findVaultGroup(cmd.Context(), cl, delSub(cl), name); err != nil {
+			group := rg
+			if group == "" {
+				if group, err = findVaultGroup(cmd.Context(), cl, sub(cl), name); err != nil {
+					return err
+				}
+			}
+			out, err := cl.do(cmd.Context(), method, vaultPath(sub(cl), group, name), nil)
+			if err != nil || method == http.MethodDelete {
 				return err
 			}
+			return e.print(vaultOut(out))
 		}
-		_, err = cl.do(cmd.Context(), http.MethodDelete, vaultPath(delSub(cl), group, name), nil)
-		return err
+		cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the key vault")
+		cmd.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group (default: found by name)")
+		e.addOutputFlags(cmd)
+		return cmd
 	}
-	del.Flags().StringVarP(&name, "name", "n", "", "Name of the key vault")
-	del.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group (default: found by name)")
-	e.addOutputFlags(del)
-
-	c.AddCommand(create, show, list, del)
+	c.AddCommand(create, item(http.MethodGet, "show", "Show a key vault"), e.listCmd(vaults, "List key vaults"), item(http.MethodDelete, "delete", "Delete a key vault"))
 	return c
 }

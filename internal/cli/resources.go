@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/wifproject/wif/internal/arm/armapi"
+	"github.com/wifproject/wif/internal/federation"
 )
 
 // parseTags turns az's space-separated key[=value] list into a map.
@@ -72,103 +74,23 @@ func flatten(m map[string]any) map[string]any {
 	return out
 }
 
-func flattenAll(items []any) []any {
+func flattenAll(items []map[string]any) []any {
 	out := make([]any, len(items))
 	for i, it := range items {
-		m, _ := it.(map[string]any)
-		out[i] = flatten(m)
+		out[i] = flatten(it)
 	}
 	return out
 }
 
 func (e *env) groupCmd() *cobra.Command {
 	c := &cobra.Command{Use: "group", Short: "Manage resource groups"}
-	var name, location string
-	var tags []string
-
-	create := &cobra.Command{
-		Use: "create", Short: "Create a new resource group", Args: cobra.NoArgs,
-		Example: "  wif group create -n myRG -l eastus",
-	}
-	sub := subscriptionFlag(create)
-	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "location"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		body := map[string]any{"location": location}
-		if t := parseTags(tags); t != nil {
-			body["tags"] = t
-		}
-		out, err := cl.do(cmd.Context(), http.MethodPut, "/subscriptions/"+seg(sub(cl))+"/resourcegroups/"+seg(name), body)
-		if err != nil {
-			return err
-		}
-		return e.print(groupOut(out))
-	}
-	create.Flags().StringVarP(&name, "name", "n", "", "Name of the new resource group")
-	create.Flags().StringVarP(&location, "location", "l", "", "Location, e.g. eastus")
-	create.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
-	e.addOutputFlags(create)
-
-	show := &cobra.Command{Use: "show", Short: "Get a resource group", Args: cobra.NoArgs}
-	showSub := subscriptionFlag(show)
-	show.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		out, err := cl.do(cmd.Context(), http.MethodGet, "/subscriptions/"+seg(showSub(cl))+"/resourcegroups/"+seg(name), nil)
-		if err != nil {
-			return err
-		}
-		return e.print(groupOut(out))
-	}
-	show.Flags().StringVarP(&name, "name", "n", "", "Name of the resource group")
-	e.addOutputFlags(show)
-
-	list := &cobra.Command{Use: "list", Short: "List resource groups", Args: cobra.NoArgs}
-	listSub := subscriptionFlag(list)
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		items, err := cl.list(cmd.Context(), "/subscriptions/"+seg(listSub(cl))+"/resourcegroups")
-		if err != nil {
-			return err
-		}
-		for i, it := range items {
-			items[i] = groupOut(it.(map[string]any))
-		}
-		return e.print(items)
-	}
-	e.addOutputFlags(list)
-
-	var yes bool
-	del := &cobra.Command{Use: "delete", Short: "Delete a resource group and everything in it", Args: cobra.NoArgs}
-	delSub := subscriptionFlag(del)
-	del.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		_, err = cl.do(cmd.Context(), http.MethodDelete, "/subscriptions/"+seg(delSub(cl))+"/resourcegroups/"+seg(name), nil)
-		return err
-	}
-	del.Flags().StringVarP(&name, "name", "n", "", "Name of the resource group")
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	e.addOutputFlags(del)
-
+	create := e.createCmd(groups, "Create a new resource group", "Name of the new resource group", "  wif group create -n myRG -l eastus",
+		func(_ *client, location string, tags map[string]string) any {
+			return armapi.ResourceGroup{TrackedResource: armapi.TrackedResource{Location: location, Tags: tags}}
+		})
+	show := e.itemCmd(groups, http.MethodGet, "show", "Get a resource group", "Name of the resource group")
+	list := e.listCmd(groups, "List resource groups")
+	del := e.itemCmd(groups, http.MethodDelete, "delete", "Delete a resource group and everything in it", "Name of the resource group")
 	c.AddCommand(create, show, list, del)
 	return c
 }
@@ -189,43 +111,10 @@ func identityPath(sub, rg, name string) string { return identities.itemPath(sub,
 
 func (e *env) identityCmd() *cobra.Command {
 	c := &cobra.Command{Use: "identity", Short: "Manage user-assigned managed identities"}
-	var name, rg, location string
-	var tags []string
-
-	create := &cobra.Command{Use: "create", Short: "Create an identity", Args: cobra.NoArgs,
-		Example: `  wif identity create --name my-app-identity --resource-group myRG`}
-	sub := subscriptionFlag(create)
-	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		if location == "" {
-			g, err := cl.do(cmd.Context(), http.MethodGet, "/subscriptions/"+seg(sub(cl))+"/resourcegroups/"+seg(rg), nil)
-			if err != nil {
-				return err
-			}
-			location, _ = g["location"].(string)
-		}
-		body := map[string]any{"location": location}
-		if t := parseTags(tags); t != nil {
-			body["tags"] = t
-		}
-		out, err := cl.do(cmd.Context(), http.MethodPut, identityPath(sub(cl), rg, name), body)
-		if err != nil {
-			return err
-		}
-		return e.print(flatten(out))
-	}
-	create.Flags().StringVarP(&name, "name", "n", "", "Identity resource name")
-	create.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group")
-	create.Flags().StringVarP(&location, "location", "l", "", "Location (default: the resource group's)")
-	create.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
-	e.addOutputFlags(create)
-
+	create := e.createCmd(identities, "Create an identity", "Identity resource name", `  wif identity create --name my-app-identity --resource-group myRG`,
+		func(_ *client, location string, tags map[string]string) any {
+			return armapi.Identity{TrackedResource: armapi.TrackedResource{Location: location, Tags: tags}}
+		})
 	show := e.itemCmd(identities, http.MethodGet, "show", "Show an identity", "Identity resource name")
 	show.Example = `  CLIENT_ID=$(wif identity show --name my-app-identity --resource-group myRG --query clientId -o tsv)`
 	list := e.listCmd(identities, "List identities")
@@ -247,55 +136,67 @@ func (e *env) ficCmd() *cobra.Command {
 		}
 		return p
 	}
-	common := func(cmd *cobra.Command, withName bool) {
+	// command builds one subcommand: its flags, and run once the required
+	// flags are there.
+	command := func(use, short string, withName bool, run func(cmd *cobra.Command, cl *client, path string) error, extra ...string) *cobra.Command {
+		cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+		sub := subscriptionFlag(cmd)
+		required := append([]string{"identity-name", "resource-group"}, extra...)
 		if withName {
 			cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the federated identity credential")
+			required = append([]string{"name"}, required...)
 		}
 		cmd.Flags().StringVar(&identity, "identity-name", "", "Name of the identity")
 		cmd.Flags().StringVarP(&rg, "resource-group", "g", "", "Name of resource group")
 		e.addOutputFlags(cmd)
-	}
-
-	put := func(verb string) *cobra.Command {
-		cmd := &cobra.Command{Use: verb, Short: verb + " a federated identity credential", Args: cobra.NoArgs,
-			Example: `  wif identity federated-credential create --name my-federated-id --identity-name my-app-identity \
-    --resource-group myRG --issuer "$AKS_OIDC_ISSUER" --subject system:serviceaccount:default:my-app-sa
-  wif identity federated-credential create --name team-apps --identity-name my-app-identity -g myRG \
-    --issuer "$AKS_OIDC_ISSUER" --claims-matching-expression "claims['sub'] matches 'system:serviceaccount:team-*:app'"`}
-		sub := subscriptionFlag(cmd)
 		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlags(cmd, "name", "identity-name", "resource-group", "issuer"); err != nil {
-				return err
-			}
-			if subject == "" && expr == "" {
-				return errors.New("one of --subject or --claims-matching-expression is required")
-			}
-			cl, err := e.client()
+			cl, err := e.clientFor(cmd, required...)
 			if err != nil {
 				return err
 			}
-			props := map[string]any{"issuer": issuer}
-			if subject != "" {
-				props["subject"] = subject
+			n := ""
+			if withName {
+				n = name
 			}
-			if expr != "" {
-				props["claimsMatchingExpression"] = map[string]any{"value": expr, "languageVersion": exprVersion}
-			}
-			if description != "" {
-				props["description"] = description
-			}
-			auds := audiences
-			if len(auds) == 0 {
-				auds = []string{"api://AzureADTokenExchange"}
-			}
-			props["audiences"] = auds
-			out, err := cl.do(cmd.Context(), http.MethodPut, ficPath(cl, sub, name), map[string]any{"properties": props})
-			if err != nil {
+			return run(cmd, cl, ficPath(cl, sub, n))
+		}
+		return cmd
+	}
+	printOne := func(method string) func(*cobra.Command, *client, string) error {
+		return func(cmd *cobra.Command, cl *client, path string) error {
+			out, err := cl.do(cmd.Context(), method, path, nil)
+			if err != nil || method == http.MethodDelete {
 				return err
 			}
 			return e.print(flatten(out))
 		}
-		common(cmd, true)
+	}
+
+	put := func(verb string) *cobra.Command {
+		cmd := command(verb, verb+" a federated identity credential", true, func(cmd *cobra.Command, cl *client, path string) error {
+			if subject == "" && expr == "" {
+				return errors.New("one of --subject or --claims-matching-expression is required")
+			}
+			props := &armapi.FederatedIdentityCredentialProperties{Issuer: issuer, Description: description, Audiences: audiences}
+			if subject != "" {
+				props.Subject = &subject
+			}
+			if expr != "" {
+				props.ClaimsMatchingExpression = &armapi.ClaimsMatchingExpression{Value: expr, LanguageVersion: exprVersion}
+			}
+			if len(props.Audiences) == 0 {
+				props.Audiences = []string{federation.DefaultAudience}
+			}
+			out, err := cl.do(cmd.Context(), http.MethodPut, path, armapi.FederatedIdentityCredential{Properties: props})
+			if err != nil {
+				return err
+			}
+			return e.print(flatten(out))
+		}, "issuer")
+		cmd.Example = `  wif identity federated-credential create --name my-federated-id --identity-name my-app-identity \
+    --resource-group myRG --issuer "$AKS_OIDC_ISSUER" --subject system:serviceaccount:default:my-app-sa
+  wif identity federated-credential create --name team-apps --identity-name my-app-identity -g myRG \
+    --issuer "$AKS_OIDC_ISSUER" --claims-matching-expression "claims['sub'] matches 'system:serviceaccount:team-*:app'"`
 		f := cmd.Flags()
 		f.StringVar(&issuer, "issuer", "", "OpenID Connect issuer URL of the external identity provider")
 		f.StringVar(&subject, "subject", "", "Subject (sub claim) of the external tokens, e.g. system:serviceaccount:NS:SA")
@@ -307,57 +208,16 @@ func (e *env) ficCmd() *cobra.Command {
 		return cmd
 	}
 
-	show := &cobra.Command{Use: "show", Short: "Show a federated identity credential", Args: cobra.NoArgs}
-	showSub := subscriptionFlag(show)
-	show.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "identity-name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		out, err := cl.do(cmd.Context(), http.MethodGet, ficPath(cl, showSub, name), nil)
-		if err != nil {
-			return err
-		}
-		return e.print(flatten(out))
-	}
-	common(show, true)
-
-	list := &cobra.Command{Use: "list", Short: "List the federated identity credentials of an identity", Args: cobra.NoArgs}
-	listSub := subscriptionFlag(list)
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "identity-name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		items, err := cl.list(cmd.Context(), ficPath(cl, listSub, ""))
+	show := command("show", "Show a federated identity credential", true, printOne(http.MethodGet))
+	list := command("list", "List the federated identity credentials of an identity", false, func(cmd *cobra.Command, cl *client, path string) error {
+		items, err := cl.list(cmd.Context(), path)
 		if err != nil {
 			return err
 		}
 		return e.print(flattenAll(items))
-	}
-	common(list, false)
-
+	})
 	var yes bool
-	del := &cobra.Command{Use: "delete", Short: "Delete a federated identity credential", Args: cobra.NoArgs}
-	delSub := subscriptionFlag(del)
-	del.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "name", "identity-name", "resource-group"); err != nil {
-			return err
-		}
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		_, err = cl.do(cmd.Context(), http.MethodDelete, ficPath(cl, delSub, name), nil)
-		return err
-	}
-	common(del, true)
+	del := command("delete", "Delete a federated identity credential", true, printOne(http.MethodDelete))
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
 
 	c.AddCommand(put("create"), put("update"), show, list, del)

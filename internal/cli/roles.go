@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/wifproject/wif/internal/arm/armapi"
 )
 
 func (e *env) roleCmd() *cobra.Command {
@@ -39,12 +41,12 @@ func escapeScope(scope string) string {
 
 // roleDefinitions fetches the role definitions visible at scope, filtered
 // by name when name is not empty.
-func roleDefinitions(ctx context.Context, cl *client, scope, name string) ([]any, error) {
+func roleDefinitions(ctx context.Context, cl *client, scope, name string) ([]armapi.RoleDefinition, error) {
 	path := escapeScope(scope) + "/providers/Microsoft.Authorization/roleDefinitions"
 	if name != "" {
 		path += "?$filter=" + url.QueryEscape("roleName eq '"+strings.ReplaceAll(name, "'", "''")+"'")
 	}
-	return cl.list(ctx, path)
+	return listOf[armapi.RoleDefinition](ctx, cl, path)
 }
 
 // resolveRole turns a role name or GUID into a role definition id.
@@ -62,8 +64,7 @@ func resolveRole(ctx context.Context, cl *client, scope, role string) (string, e
 	if len(defs) != 1 {
 		return "", fmt.Errorf("Role '%s' doesn't exist.", role)
 	}
-	id, _ := defs[0].(map[string]any)["id"].(string)
-	return id, nil
+	return defs[0].ID, nil
 }
 
 // roleNames maps role definition GUIDs to names, for list output.
@@ -74,10 +75,7 @@ func roleNames(ctx context.Context, cl *client) map[string]string {
 		return names
 	}
 	for _, d := range defs {
-		m, _ := d.(map[string]any)
-		props, _ := m["properties"].(map[string]any)
-		name, _ := m["name"].(string)
-		names[strings.ToLower(name)], _ = props["roleName"].(string)
+		names[strings.ToLower(d.Name)] = d.Properties.RoleName
 	}
 	return names
 }
@@ -102,10 +100,7 @@ func (e *env) roleAssignmentCmd() *cobra.Command {
 		Example: `  wif role assignment create --assignee-object-id $PRINCIPAL_ID --assignee-principal-type ServicePrincipal \
     --role "Key Vault Secrets User" --scope /subscriptions/$SUB/resourceGroups/myRG`}
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := requireFlags(cmd, "assignee-object-id", "role"); err != nil {
-			return err
-		}
-		cl, err := e.client()
+		cl, err := e.clientFor(cmd, "assignee-object-id", "role")
 		if err != nil {
 			return err
 		}
@@ -114,11 +109,7 @@ func (e *env) roleAssignmentCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		props := map[string]any{"roleDefinitionId": roleID, "principalId": assignee}
-		if ptype != "" {
-			props["principalType"] = ptype
-		}
-		out, err := cl.do(cmd.Context(), http.MethodPut, escapeScope(sc)+"/providers/Microsoft.Authorization/roleAssignments/"+uuid.NewString(), map[string]any{"properties": props})
+		out, err := assign(cmd.Context(), cl, sc, roleID, assignee, ptype)
 		if err != nil {
 			return err
 		}
@@ -150,7 +141,7 @@ func (e *env) roleAssignmentCmd() *cobra.Command {
 		names := roleNames(cmd.Context(), cl)
 		out := []any{}
 		for _, it := range items {
-			m := assignmentOut(it.(map[string]any), names)
+			m := assignmentOut(it, names)
 			// Like az: without --all, only assignments at or above the scope.
 			if !all && !scopeContains(m["scope"].(string), sc) {
 				continue
@@ -188,7 +179,7 @@ func (e *env) roleAssignmentCmd() *cobra.Command {
 			}
 			names := roleNames(cmd.Context(), cl)
 			for _, it := range items {
-				m := assignmentOut(it.(map[string]any), names)
+				m := assignmentOut(it, names)
 				if !strings.EqualFold(strings.TrimSuffix(m["scope"].(string), "/"), strings.TrimSuffix(sc, "/")) {
 					continue
 				}
@@ -244,18 +235,13 @@ func (e *env) roleDefinitionCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		// az prints a definition with its properties lifted, and the
+		// property "type" as roleType.
 		out := make([]any, len(defs))
 		for i, d := range defs {
-			m := d.(map[string]any)
-			props, _ := m["properties"].(map[string]any)
-			f := map[string]any{"id": m["id"], "name": m["name"], "type": m["type"]}
-			for k, v := range props {
-				if k == "type" {
-					f["roleType"] = v
-				} else {
-					f[k] = v
-				}
-			}
+			f := asJSON(d.Properties)
+			f["roleType"] = f["type"]
+			f["id"], f["name"], f["type"] = d.ID, d.Name, d.Type
 			out[i] = f
 		}
 		return e.print(out)
@@ -265,4 +251,18 @@ func (e *env) roleDefinitionCmd() *cobra.Command {
 	e.addOutputFlags(list)
 	c.AddCommand(list)
 	return c
+}
+
+// assign creates a role assignment with a new id.
+func assign(ctx context.Context, cl *client, scope, roleID, principalID, principalType string) (map[string]any, error) {
+	body := armapi.RoleAssignment{Properties: &armapi.RoleAssignmentProperties{RoleDefinitionID: roleID, PrincipalID: principalID, PrincipalType: principalType}}
+	return cl.do(ctx, http.MethodPut, escapeScope(scope)+"/providers/Microsoft.Authorization/roleAssignments/"+uuid.NewString(), body)
+}
+
+// asJSON is v in JSON's map form.
+func asJSON(v any) map[string]any {
+	b, _ := json.Marshal(v)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
 }
