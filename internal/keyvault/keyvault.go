@@ -320,10 +320,17 @@ func vaultNotFound(name string) *Error {
 }
 
 // fail renders err: an *Error as itself (401s with the vault's challenge),
-// anything else as a 500 whose detail goes to the request log only.
+// an unavailable store as a 503 with Retry-After, anything else as a 500;
+// the detail of the last two goes to the request log only.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case store.IsUnavailable(err):
+		reqlog.Add(r.Context(), slog.String("error", err.Error()))
+		e = &Error{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable", RetryAfter: store.RetryAfter,
+			Message: "The service is temporarily unavailable. Retry the request."}
+	default:
 		reqlog.Add(r.Context(), slog.String("error", err.Error()))
 		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "The server encountered an internal error."}
 	}
