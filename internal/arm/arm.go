@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -346,7 +347,14 @@ func decode(q *request, v any) error {
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case store.IsUnavailable(err):
+		// ARM's answer while a dependency is down; clients retry 503.
+		reqlog.Add(r.Context(), slog.String("error", err.Error()))
+		e = errf(http.StatusServiceUnavailable, "ServiceUnavailable", "The service is temporarily unavailable. Retry the request.")
+		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfter))
+	default:
 		reqlog.Add(r.Context(), slog.String("error", err.Error()))
 		e = errf(http.StatusInternalServerError, "InternalServerError", "An internal error occurred. Retry the request.")
 	}
