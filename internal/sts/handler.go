@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/wifproject/wif/internal/reqlog"
+	"github.com/wifproject/wif/internal/store"
+	"github.com/wifproject/wif/internal/token"
 )
 
 // Handler serves the token service's HTTP endpoints.
@@ -209,12 +211,21 @@ func (h *Handler) notPost(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	status := http.StatusBadRequest
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+		if e.Code == 7000215 || e.Code == 7000218 {
+			status = http.StatusUnauthorized
+		}
+	case store.IsUnavailable(err) || errors.Is(err, token.ErrUnavailable):
+		// Entra's transient error; MSAL and azidentity retry a 503.
+		reqlog.Add(r.Context(), slog.String("error", err.Error()))
+		e = &Error{Code: 90033, Err: "temporarily_unavailable", Desc: "A transient error has occurred. Please try again."}
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfter))
+	default:
 		reqlog.Add(r.Context(), slog.String("error", err.Error()))
 		e = &Error{Code: 50000, Err: "temporarily_unavailable", Desc: "There was an error issuing a token. Try again later."}
 		status = http.StatusInternalServerError
-	} else if e.Code == 7000215 || e.Code == 7000218 {
-		status = http.StatusUnauthorized
 	}
 	reqlog.Add(r.Context(), slog.Int("aadsts", e.Code))
 	traceID := reqlog.ID(r.Context())
