@@ -13,8 +13,11 @@
 #   scripts/postgres.sh stop <dir>
 #       Stop the server started by "start <dir>" (fast shutdown).
 #
+#   scripts/postgres.sh resume <dir>
+#       Start a stopped server again on the same port (outage tests).
+#
 #   scripts/postgres.sh restart <dir>
-#       Stop and start it again on the same port (outage tests).
+#       Stop and start it again on the same port.
 #
 # Needs Debian's postgresql package (15 on bookworm).
 set -euo pipefail
@@ -35,7 +38,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cmd=${1:-}; dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: postgres.sh start|stop|restart <dir>"
+[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: postgres.sh start|stop|resume|restart <dir>"
 bin=$(pgbin)
 
 case "$cmd" in
@@ -62,9 +65,9 @@ start)
 stop)
 	as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
 	;;
-restart)
+restart | resume)
 	port=$(cat "$dir/port")
-	as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+	[ "$cmd" = restart ] && as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
 	as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
 		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
 	;;
