@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -99,13 +98,9 @@ itself is sent only to wif, and never printed.`,
 
 		// The token service's own verdict.
 		idPath := identityPath(sub(cl), rg, identity)
-		out, err := cl.do(ctx, http.MethodPost, idPath+"/explainToken", armapi.ExplainTokenRequest{Token: raw})
-		if err != nil {
-			return err
-		}
 		var v armapi.ExplainTokenResult
-		if b, err := json.Marshal(out); err != nil || json.Unmarshal(b, &v) != nil {
-			return errors.New("explainToken: the response is not a verdict")
+		if err := cl.call(ctx, http.MethodPost, idPath+"/explainToken", armapi.ExplainTokenRequest{Token: raw}, &v); err != nil {
+			return err
 		}
 		x.TokenService = &v
 		clientID := v.ClientID
