@@ -17,9 +17,22 @@ import (
 // URL. The CLI is logged in to the first.
 func replicas(t *testing.T, args ...string) (a, b *wifProc) {
 	t.Helper()
+	a, b = replicasAt(t, "", args...)
+	a.cli(t, "login", "--bootstrap", filepath.Join(a.DataDir, "bootstrap.json"))
+	return a, b
+}
+
+// replicasAt is replicas with the public URL https://localhost:<publicPort>
+// (a load balancer's), or the first replica's when publicPort is "", and
+// without logging the CLI in.
+func replicasAt(t *testing.T, publicPort string, args ...string) (a, b *wifProc) {
+	t.Helper()
 	dsn := pgtest.Schema(t)
 	portA, portB := freePort(t), freePort(t)
-	common := append([]string{"--store", dsn, "--public-url", "https://localhost:" + portA}, args...)
+	if publicPort == "" {
+		publicPort = portA
+	}
+	common := append([]string{"--store", dsn, "--public-url", "https://localhost:" + publicPort}, args...)
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a, _ = serveAt(t, dirA, portA, t.TempDir(), common...)
 	for _, f := range []string{"ca.pem", "ca-key.pem", "kek.bin", "bootstrap.json"} {
@@ -32,7 +45,6 @@ func replicas(t *testing.T, args ...string) (a, b *wifProc) {
 		}
 	}
 	b, _ = serveAt(t, dirB, portB, t.TempDir(), common...)
-	a.cli(t, "login", "--bootstrap", filepath.Join(dirA, "bootstrap.json"))
 	return a, b
 }
 

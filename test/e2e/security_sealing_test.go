@@ -43,7 +43,8 @@ func serveAt(t *testing.T, dataDir, port, configDir string, args ...string) (w *
 		go func() { done <- cmd.Wait() }()
 		select {
 		case err := <-done:
-			if err != nil {
+			// A replica the test killed (kill -9) is not a failure.
+			if err != nil && err.Error() != "signal: killed" {
 				t.Errorf("wif serve exited with %v:\n%s", err, tail(logs.String(), 4000))
 			}
 		case <-time.After(10 * time.Second):
