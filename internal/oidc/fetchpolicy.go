@@ -143,20 +143,6 @@ func (p *FetchPolicy) Restricted() bool {
 	return p != nil && (len(p.hosts) > 0 || len(p.prefixes) > 0)
 }
 
-// AllowHost adds host to the allowed hosts of a restricted policy, such as
-// wif's own public host, whose cluster issuers it fetches. It does nothing
-// for an unrestricted policy.
-func (p *FetchPolicy) AllowHost(host string) {
-	if p.Restricted() && host != "" {
-		if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-			ip = ip.Unmap()
-			p.prefixes = append(p.prefixes, netip.PrefixFrom(ip, ip.BitLen()))
-			return
-		}
-		p.hosts = append(p.hosts, normalizeHost(host))
-	}
-}
-
 // String lists the entries, for logs.
 func (p *FetchPolicy) String() string {
 	if !p.Restricted() {

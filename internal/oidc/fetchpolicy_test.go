@@ -115,22 +115,6 @@ func TestParseFetchPolicy(t *testing.T) {
 	}
 }
 
-func TestFetchPolicyAllowHost(t *testing.T) {
-	open := mustPolicy(t)
-	open.AllowHost("localhost")
-	if open.Restricted() {
-		t.Fatalf("AllowHost restricted an open policy")
-	}
-	p := mustPolicy(t, "10.0.0.0/8")
-	p.AllowHost("wif.example")
-	p.AllowHost("127.0.0.1")
-	for _, c := range []struct{ host, ip string }{{"wif.example", "192.168.0.1"}, {"localhost", "127.0.0.1"}} {
-		if err := p.Allow(c.host, netip.MustParseAddr(c.ip)); err != nil {
-			t.Errorf("Allow(%s, %s) = %v", c.host, c.ip, err)
-		}
-	}
-}
-
 // TestFetchPolicyDialRefusesBeforeConnecting: a refused address is never
 // connected to, and a refused metadata name is not even resolved.
 func TestFetchPolicyDialRefusesBeforeConnecting(t *testing.T) {
