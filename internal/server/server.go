@@ -283,7 +283,8 @@ func purgeDeletedSecrets(ctx context.Context, db *store.DB, holder string, now f
 // addresses the policy allows, checked at dial time, and directly, without
 // a proxy, so that the address checked is the issuer's.
 func outboundClient(extraCA string, ownCA []byte, policy *oidc.FetchPolicy) (*http.Client, error) {
-	// Cluster issuers hosted by wif itself are fetched over wif's own TLS.
+	// wif's own CA, for issuers behind a certificate it issued. (The cluster
+	// issuers wif hosts are read from the store, not fetched.)
 	bundles := [][]byte{ownCA}
 	if extraCA != "" {
 		pem, err := os.ReadFile(extraCA)
