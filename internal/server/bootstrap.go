@@ -43,27 +43,37 @@ type setupState struct {
 const setupKey = "setup"
 
 // ensureSetup creates the default tenant, subscription and bootstrap admin
-// on first start and writes bootstrap.json last. Later starts reuse them;
-// if bootstrap.json was removed, the admin gets a new secret.
+// on first start and writes bootstrap.json last. Later starts, and other
+// replicas, reuse them; a data directory without bootstrap.json (removed,
+// or a replica's own) gets a new admin secret, and the others stay valid.
 func ensureSetup(ctx context.Context, db *store.DB, cfg *Config, now time.Time) (setupState, error) {
 	var st setupState
-	raw, err := db.GetSetting(ctx, setupKey)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal([]byte(raw), &st); err != nil {
-			return st, fmt.Errorf("server: setup state: %w", err)
+	// Replicas starting at once on an empty store: one creates the
+	// defaults, the others then read them.
+	err := db.Exclusive(ctx, func() error {
+		raw, err := db.GetSetting(ctx, setupKey)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal([]byte(raw), &st); err != nil {
+				return fmt.Errorf("server: setup state: %w", err)
+			}
+			return nil
+		case errors.Is(err, store.ErrNotFound):
+			st = setupState{TenantID: uuid.NewString(), SubscriptionID: uuid.NewString(), AdminObjectID: uuid.NewString(), AdminClientID: uuid.NewString()}
+			if err := createDefaults(ctx, db, st, now); err != nil {
+				return err
+			}
+			b, _ := json.Marshal(st)
+			if err := db.PutSetting(ctx, setupKey, string(b)); err != nil {
+				return fmt.Errorf("server: record setup: %w", err)
+			}
+			return nil
+		default:
+			return fmt.Errorf("server: read setup state: %w", err)
 		}
-	case errors.Is(err, store.ErrNotFound):
-		st = setupState{TenantID: uuid.NewString(), SubscriptionID: uuid.NewString(), AdminObjectID: uuid.NewString(), AdminClientID: uuid.NewString()}
-		if err := createDefaults(ctx, db, st, now); err != nil {
-			return st, err
-		}
-		b, _ := json.Marshal(st)
-		if err := db.PutSetting(ctx, setupKey, string(b)); err != nil {
-			return st, fmt.Errorf("server: record setup: %w", err)
-		}
-	default:
-		return st, fmt.Errorf("server: read setup state: %w", err)
+	})
+	if err != nil {
+		return st, err
 	}
 
 	path := filepath.Join(cfg.DataDir, BootstrapFile)

@@ -59,7 +59,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if db.d.lock != nil {
-		release, err := db.d.lock(ctx, db.sql)
+		release, err := db.d.lock(ctx, db.sql, migrationLock)
 		if err != nil {
 			return fmt.Errorf("migrate: lock: %w", db.d.classify(err))
 		}

@@ -17,9 +17,12 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// migrationLock is the PostgreSQL advisory lock key that serialises
-// migrations across replicas ("wif" in ASCII).
-const migrationLock = 0x776966
+// Advisory lock keys ("wif" in ASCII, then a number): one serialises
+// migrations across replicas, the other Exclusive sections.
+const (
+	migrationLock = 0x776966_00
+	exclusiveLock = 0x776966_01
+)
 
 func openPostgres(url string) (*DB, error) {
 	cfg, err := pgxConfig(url)
@@ -109,15 +112,15 @@ func toPostgres(s string) string {
 	return s
 }
 
-// lockPostgres holds the migration advisory lock on a connection of its
-// own until release is called, so that replicas starting at once migrate
-// one after another and each re-checks what is applied inside the lock.
-func lockPostgres(ctx context.Context, db *sql.DB) (release func(), err error) {
+// lockPostgres holds the advisory lock key on a connection of its own
+// until release is called, so that replicas starting at once migrate (or
+// set up) one after another and each re-checks inside the lock.
+func lockPostgres(ctx context.Context, db *sql.DB, key int64) (release func(), err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -126,7 +129,7 @@ func lockPostgres(ctx context.Context, db *sql.DB) (release func(), err error) {
 		// connection after a failed unlock still releases it.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, migrationLock); err != nil {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
 			conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // discards the connection
 		}
 		conn.Close()

@@ -61,7 +61,7 @@ type dialect struct {
 	// lock, if set, takes a lock across every process on the database
 	// for the migrations (PostgreSQL's advisory lock); SQLite's write
 	// lock already serialises them.
-	lock func(context.Context, *sql.DB) (release func(), err error)
+	lock func(ctx context.Context, db *sql.DB, key int64) (release func(), err error)
 	// ddl, if set, translates SQLite DDL (the one schema source) into the
 	// dialect's.
 	ddl func(string) string
@@ -108,6 +108,21 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	return db, nil
+}
+
+// Exclusive runs fn while holding a lock that every process on the same
+// PostgreSQL database shares, so that replicas starting at once do
+// first-start work (the default tenant, the bootstrap admin) once: fn must
+// check inside whether it is still to do. On SQLite it just runs fn.
+func (db *DB) Exclusive(ctx context.Context, fn func() error) error {
+	if db.d.lock != nil {
+		release, err := db.d.lock(ctx, db.sql, exclusiveLock)
+		if err != nil {
+			return fmt.Errorf("store: lock: %w", err)
+		}
+		defer release()
+	}
+	return fn()
 }
 
 // Close closes the database.

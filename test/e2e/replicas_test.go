@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,5 +148,60 @@ func TestStoreCopyToPostgres(t *testing.T) {
 	}
 	if got := strings.TrimSpace(w2.cli(t, "identity", "list", "-g", "rg", "--query", "[].name", "-o", "tsv")); got != "app" {
 		t.Errorf("identities on the copy: %q", got)
+	}
+}
+
+// TestFiveReplicasStartAtOnce: five replicas sharing the CA and kek.bin
+// start together on an empty PostgreSQL database and end with one schema,
+// one default tenant, one default subscription and one bootstrap admin;
+// each one's bootstrap.json works on all of them.
+func TestFiveReplicasStartAtOnce(t *testing.T) {
+	// The shared files, made by a first start elsewhere.
+	seedDir := t.TempDir()
+	_, stop := serveAt(t, seedDir, freePort(t), t.TempDir())
+	stop()
+	dsn := pgtest.Schema(t)
+	const n = 5
+	procs := make([]*wifProc, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		dir := t.TempDir()
+		for _, f := range []string{"ca.pem", "ca-key.pem", "kek.bin"} {
+			data, err := os.ReadFile(filepath.Join(seedDir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, f), data, 0o600)
+		}
+		port := freePort(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procs[i], _ = serveAt(t, dir, port, t.TempDir(), "--store", dsn)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i, p := range procs {
+		if p.Boot.TenantID != procs[0].Boot.TenantID || p.Boot.SubscriptionID != procs[0].Boot.SubscriptionID || p.Boot.ClientID != procs[0].Boot.ClientID {
+			t.Errorf("replica %d bootstrapped tenant %s subscription %s admin %s; replica 0: %s %s %s", i,
+				p.Boot.TenantID, p.Boot.SubscriptionID, p.Boot.ClientID, procs[0].Boot.TenantID, procs[0].Boot.SubscriptionID, procs[0].Boot.ClientID)
+		}
+	}
+	// Every replica's admin secret works on every replica, and there is
+	// one subscription.
+	for i, p := range procs {
+		q := procs[(i+1)%n]
+		tr := q.postToken(t, p.Boot.TenantID, url.Values{"grant_type": {"client_credentials"}, "client_id": {p.Boot.ClientID},
+			"client_secret": {p.Boot.ClientSecret}, "scope": {"https://management.azure.com/.default"}})
+		if tr.Status != 200 {
+			t.Fatalf("replica %d's admin secret on replica %d: %d %s", i, (i+1)%n, tr.Status, tr.Description)
+		}
+		code, body := getBody(t, q.HTTP, q.URL+"/subscriptions?api-version=2022-12-01", tr.AccessToken)
+		if code != 200 || strings.Count(string(body), `"subscriptionId"`) != 1 {
+			t.Errorf("subscriptions on replica %d: %d %s", (i+1)%n, code, body)
+		}
 	}
 }
