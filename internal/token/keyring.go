@@ -29,6 +29,9 @@ type KeyStore interface {
 	ListSigningKeys(ctx context.Context, tenantID string) ([]store.SigningKey, error)
 	InsertSigningKey(ctx context.Context, k store.SigningKey) error
 	DeleteSigningKey(ctx context.Context, tenantID, kid string) error
+	// Exclusive runs fn under a lock shared by every process on the
+	// store, so that of replicas rotating at once one adds the new key.
+	Exclusive(ctx context.Context, fn func() error) error
 }
 
 // Keyring holds every tenant's signing keys in memory, loaded from and
@@ -117,20 +120,34 @@ func (k *Keyring) load(ctx context.Context, tenantID string) error {
 		return fmt.Errorf("token: load keys of %s: %w", tenantID, err)
 	}
 	plan := PlanKeys(keys, now, k.policy)
-	if !plan.CreateAt.IsZero() {
-		nk, err := newKey(tenantID, k.policy.Alg, now, plan.CreateAt)
+	if !plan.CreateAt.IsZero() || len(plan.Delete) > 0 {
+		// Plan again under the store's lock, from what is stored then: a
+		// replica that rotated first leaves nothing to do.
+		err := k.store.Exclusive(ctx, func() error {
+			if keys, err = k.store.ListSigningKeys(ctx, tenantID); err != nil {
+				return fmt.Errorf("token: load keys of %s: %w", tenantID, err)
+			}
+			plan = PlanKeys(keys, now, k.policy)
+			if !plan.CreateAt.IsZero() {
+				nk, err := newKey(tenantID, k.policy.Alg, now, plan.CreateAt)
+				if err != nil {
+					return err
+				}
+				if err := k.store.InsertSigningKey(ctx, nk); err != nil {
+					return fmt.Errorf("token: store new key: %w", err)
+				}
+				keys = append(keys, nk)
+				plan = PlanKeys(keys, now, k.policy)
+			}
+			for _, i := range plan.Delete {
+				if err := k.store.DeleteSigningKey(ctx, tenantID, keys[i].KID); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("token: delete retired key: %w", err)
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		if err := k.store.InsertSigningKey(ctx, nk); err != nil {
-			return fmt.Errorf("token: store new key: %w", err)
-		}
-		keys = append(keys, nk)
-		plan = PlanKeys(keys, now, k.policy)
-	}
-	for _, i := range plan.Delete {
-		if err := k.store.DeleteSigningKey(ctx, tenantID, keys[i].KID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("token: delete retired key: %w", err)
 		}
 	}
 	if plan.Signer < 0 {
