@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,20 +80,10 @@ type client struct {
 }
 
 func newHTTPClient(caFile string) (*http.Client, error) {
-	var bundles [][]byte
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
-		}
-		bundles = append(bundles, pem)
-	}
-	pool, err := pki.ClientPool(bundles...)
+	tr, err := pki.ClientTransport(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("CA file %s: %w", caFile, err)
+		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
 }
 

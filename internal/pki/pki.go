@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -155,6 +156,25 @@ func serial() *big.Int {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return n
+}
+
+// ClientTransport is http.DefaultTransport trusting the system roots, the
+// PEM CA bundles in caFile (if not "") and extra, with TLS 1.2 or later.
+func ClientTransport(caFile string, extra ...[]byte) (*http.Transport, error) {
+	if caFile != "" {
+		pemData, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("pki: CA file: %w", err)
+		}
+		extra = append(extra, pemData)
+	}
+	pool, err := ClientPool(extra...)
+	if err != nil {
+		return nil, fmt.Errorf("pki: CA file %s: %w", caFile, err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tr, nil
 }
 
 // ClientPool returns the system roots plus extra PEM CA bundles, for

@@ -285,20 +285,10 @@ func purgeDeletedSecrets(ctx context.Context, db *store.DB, holder string, now f
 func outboundClient(extraCA string, ownCA []byte, policy *oidc.FetchPolicy) (*http.Client, error) {
 	// wif's own CA, for issuers behind a certificate it issued. (The cluster
 	// issuers wif hosts are read from the store, not fetched.)
-	bundles := [][]byte{ownCA}
-	if extraCA != "" {
-		pem, err := os.ReadFile(extraCA)
-		if err != nil {
-			return nil, fmt.Errorf("server: extra CA: %w", err)
-		}
-		bundles = append(bundles, pem)
-	}
-	pool, err := pki.ClientPool(bundles...)
+	tr, err := pki.ClientTransport(extraCA, ownCA)
 	if err != nil {
-		return nil, fmt.Errorf("server: extra CA %s: %w", extraCA, err)
+		return nil, fmt.Errorf("server: extra CA: %w", err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	tr.MaxIdleConnsPerHost = 4
 	tr.Proxy = nil
 	tr.DialContext = policy.DialContext(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
