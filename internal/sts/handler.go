@@ -59,18 +59,23 @@ func (h *Handler) publicHost() string {
 	return ""
 }
 
+// tenantFound reports whether tenant exists, answering the request with
+// AADSTS90002 (or the store's failure) when it does not.
+func (h *Handler) tenantFound(w http.ResponseWriter, r *http.Request, tenant string) bool {
+	ok, err := h.svc.dir.TenantExists(r.Context(), tenant)
+	switch {
+	case err != nil:
+		h.fail(w, r, err)
+	case !ok:
+		h.fail(w, r, errorf(90002, "invalid_tenant", "Tenant '%s' not found.", truncate(tenant)))
+	}
+	return err == nil && ok
+}
+
 func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
-	if !tenantAliases[strings.ToLower(tenant)] {
-		ok, err := h.svc.dir.TenantExists(r.Context(), tenant)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		if !ok {
-			h.fail(w, r, errorf(90002, "invalid_tenant", "Tenant '%s' not found.", truncate(tenant)))
-			return
-		}
+	if !tenantAliases[strings.ToLower(tenant)] && !h.tenantFound(w, r, tenant) {
+		return
 	}
 	doc := discoveryDoc(h.baseURL(), tenant)
 	w.Header().Set("Cache-Control", "max-age=86400, private")
@@ -141,13 +146,7 @@ func (h *Handler) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
-	ok, err := h.svc.dir.TenantExists(r.Context(), tenant)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if !ok {
-		h.fail(w, r, errorf(90002, "invalid_tenant", "Tenant '%s' not found.", truncate(tenant)))
+	if !h.tenantFound(w, r, tenant) {
 		return
 	}
 	b, err := h.svc.signer.JWKS(r.Context(), tenant)
