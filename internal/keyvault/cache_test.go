@@ -170,11 +170,11 @@ func TestCacheTTL(t *testing.T) {
 		{"first", func() {}, http.StatusOK, 1, 1},
 		{"cached", func() {}, http.StatusOK, 1, 1},
 		{"revoked elsewhere: still cached", func() { e.revoke(id) }, http.StatusOK, 1, 1},
-		{"just before expiry", func() { e.clock.Add(ttl - time.Nanosecond) }, http.StatusOK, 1, 1},
-		{"expired: reloaded", func() { e.clock.Add(time.Nanosecond) }, http.StatusForbidden, 2, 2},
+		{"just before expiry", func() { e.clock.Advance(ttl - time.Nanosecond) }, http.StatusOK, 1, 1},
+		{"expired: reloaded", func() { e.clock.Advance(time.Nanosecond) }, http.StatusForbidden, 2, 2},
 		{"denial cached", func() { id = e.assign(oid, rbac.KeyVaultSecretsUserID, vaultScope) }, http.StatusForbidden, 2, 2},
 		{"invalidated: reloaded", h.Invalidate, http.StatusOK, 3, 3},
-		{"cached after reload", func() { e.clock.Add(time.Second) }, http.StatusOK, 3, 3},
+		{"cached after reload", func() { e.clock.Advance(time.Second) }, http.StatusOK, 3, 3},
 	} {
 		s.act()
 		status, code := serve(h, tok, "s1")

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/wifproject/wif/internal/testkit"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,22 +37,8 @@ const (
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared test clock.
+type clock = testkit.Clock
 
 func issuerFor(tenantID string) string { return publicURL + "/" + tenantID + "/v2.0" }
 
@@ -76,7 +62,7 @@ func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
-	e := &env{t: tb, clock: &clock{t: t0}, dbPath: filepath.Join(dir, "wif.db")}
+	e := &env{t: tb, clock: testkit.NewClock(t0), dbPath: filepath.Join(dir, "wif.db")}
 	db, err := store.Open(ctx, e.dbPath)
 	if err != nil {
 		tb.Fatal(err)

@@ -24,7 +24,7 @@ func FuzzSetBody(f *testing.F) {
 	}
 	e := newEnv(f)
 	tok := e.officer()
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest(http.MethodPut, vaultURL+"/secrets/fuzz"+apiQuery, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)

@@ -111,7 +111,7 @@ func TestTokens(t *testing.T) {
 	good := e.token(tenantA, oid, resource)
 	e.set(good, "s1", "v1")
 	expired := e.token(tenantA, oid, resource)
-	e.clock.Add(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	good = e.token(tenantA, oid, resource)
 	for _, tc := range []struct {
 		name, authz string
@@ -174,7 +174,7 @@ func TestLifecycle(t *testing.T) {
 	if bytes.Contains(r.body, []byte(`"created":1,`)) {
 		t.Error("read-only created was taken from the request")
 	}
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	b2 := e.set(tok, "alpha", "v2")
 	v2 := b2.ID[strings.LastIndex(b2.ID, "/")+1:]
 	if b2.ID != vaultURL+"/secrets/Alpha/"+v2 {
@@ -200,7 +200,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Update properties of one version, then of the latest.
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	r = e.do(http.MethodPatch, base+"alpha/"+v1+apiQuery, tok, map[string]any{"contentType": "application/json",
 		"tags": map[string]string{"k": "v"}, "value": "ignored"})
 	if u := r.bundle(t); r.status != 200 || u.Value != nil || u.ContentType != "application/json" ||
@@ -239,7 +239,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Delete: soft, with recovery fields; then the name is held.
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	r = e.do(http.MethodDelete, base+"alpha"+apiQuery, tok, nil)
 	d := r.bundle(t)
 	if r.status != 200 || d.RecoveryID != vaultURL+"/deletedsecrets/Alpha" || d.DeletedDate != t0.Unix()+3 ||
@@ -380,7 +380,7 @@ func TestPaging(t *testing.T) {
 		e.set(tok, n, "v-"+n)
 	}
 	for i := 0; i < 4; i++ {
-		e.clock.Add(time.Millisecond)
+		e.clock.Advance(time.Millisecond)
 		e.set(tok, "s1", "again")
 	}
 	collect := func(first string) (ids []string, links []string) {

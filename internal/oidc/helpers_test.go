@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/wifproject/wif/internal/testkit"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,61 +23,25 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// Keys are generated once per test binary: RSA generation is slow.
-var (
-	rsaKeys = sync.OnceValue(func() []*rsa.PrivateKey {
-		keys := make([]*rsa.PrivateKey, 3)
-		for i := range keys {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			keys[i] = k
-		}
-		return keys
-	})
-	ecKey = sync.OnceValue(func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		return k
-	})
-	ec384Key = sync.OnceValue(func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		return k
-	})
-	edKey = sync.OnceValue(func() ed25519.PrivateKey {
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		return k
-	})
-)
-
-// clock is an injectable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// The test keys, shared by the whole test binary (testkit).
+func rsaKeys() []*rsa.PrivateKey {
+	return []*rsa.PrivateKey{testkit.RSAKey(0), testkit.RSAKey(1), testkit.RSAKey(2)}
 }
+func ecKey() *ecdsa.PrivateKey    { return testkit.ECKey(elliptic.P256()) }
+func ec384Key() *ecdsa.PrivateKey { return testkit.ECKey(elliptic.P384()) }
 
-func newClock() *clock { return &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)} }
+var edKey = sync.OnceValue(func() ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+// clock is the shared test clock.
+type clock = testkit.Clock
 
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testkit.NewClock(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)) }
 
 // jwk is one entry of a test JWKS.
 type jwk struct {

@@ -3,6 +3,7 @@ package sts
 import (
 	"context"
 	"errors"
+	"github.com/wifproject/wif/internal/testkit"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,7 +53,7 @@ func TestTenantFloodCostsNoQueries(t *testing.T) {
 	ctx := context.Background()
 	const real = "7F0C6E5E-1111-4A4A-8A8A-00000000000A"
 	st := &countingTenants{tenants: []store.Tenant{{ID: real}}}
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	d := NewDirectory(st, time.Minute, clk.Now)
 
 	if ok, err := d.TenantExists(ctx, "7f0c6e5e-1111-4a4a-8a8a-00000000000a"); err != nil || !ok {

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"github.com/wifproject/wif/internal/testkit"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -36,48 +37,15 @@ const (
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// Keys are generated once per test binary: RSA generation is slow.
-var extRSAKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
+// The test keys, shared by the whole test binary (testkit).
+func extRSAKey() *rsa.PrivateKey { return testkit.RSAKey(0) }
 
-var strayRSAKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
+func strayRSAKey() *rsa.PrivateKey { return testkit.RSAKey(1) }
 
-var extECKey = sync.OnceValue(func() *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
+func extECKey() *ecdsa.PrivateKey { return testkit.ECKey(elliptic.P256()) }
 
-// clock is an injectable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared test clock.
+type clock = testkit.Clock
 
 // fakeIssuerKeys is an in-memory IssuerKeys: issuer → kid → key.
 type fakeIssuerKeys struct {
@@ -169,7 +137,7 @@ func newFixture(tb testing.TB, o fixtureOpts) *fixture {
 	if ttl == 0 {
 		ttl = time.Minute
 	}
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	pol := token.DefaultPolicy()
 	pol.Alg = alg
 	kr := token.NewKeyring(db, pol, time.Minute, clk.Now)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/wifproject/wif/internal/testkit"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,7 +50,7 @@ func unsigned(tb testing.TB, kid string, c Claims) string {
 // random tid made the server generate an RSA key per request).
 func TestVerifyForgedTenantDoesNoKeyWork(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	ks := &countingKeys{KeyStore: db}
 	kr := NewKeyring(ks, DefaultPolicy(), time.Minute, clk.Now)
 	ctx := context.Background()
@@ -103,7 +104,7 @@ func TestVerifyForgedTenantDoesNoKeyWork(t *testing.T) {
 // the sentinel only).
 func TestVerifyStoreFailureIsUnavailable(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	kr := NewKeyring(db, DefaultPolicy(), time.Minute, clk.Now)
 	raw := sign(t, kr, tenantA, claimsAt(tenantA, t0, time.Hour))
 	failing := tenantsFunc(func(context.Context, string) (bool, error) { return false, errors.New("database is locked") })
@@ -155,7 +156,7 @@ func FuzzCanonicalTenantID(f *testing.F) {
 // a tenant that does not exist: all of it is unauthenticated work.
 func BenchmarkVerifyForged(b *testing.B) {
 	db := openStore(b)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	kr := NewKeyring(db, DefaultPolicy(), time.Minute, clk.Now)
 	none := tenantsFunc(func(context.Context, string) (bool, error) { return false, nil }) // a cached negative answer
 	v := NewVerifier(kr, none, issuerFor, clk.Now)

@@ -8,9 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/wifproject/wif/internal/testkit"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,23 +27,8 @@ const (
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// clock is an injectable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+// clock is the shared test clock.
+type clock = testkit.Clock
 
 func issuerFor(tenantID string) string { return "https://wif.localhost:8443/" + tenantID + "/v2.0" }
 
@@ -146,7 +131,7 @@ func storedKIDs(tb testing.TB, db *store.DB, tenant string) []string {
 
 func TestKeyringFirstLoad(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	kr := NewKeyring(db, DefaultPolicy(), time.Minute, clk.Now)
 	ctx := context.Background()
 	if err := kr.Load(ctx, tenantA); err != nil {
@@ -193,7 +178,7 @@ func TestKeyringFirstLoad(t *testing.T) {
 
 func TestKeyringUnknownTenant(t *testing.T) {
 	db := openStore(t)
-	kr := NewKeyring(db, DefaultPolicy(), time.Minute, (&clock{t: t0}).Now)
+	kr := NewKeyring(db, DefaultPolicy(), time.Minute, (testkit.NewClock(t0)).Now)
 	if _, err := kr.Sign(context.Background(), "no-such-tenant", Claims{}); !errors.Is(err, store.ErrParentNotFound) {
 		t.Errorf("Sign for a missing tenant = %v, want store.ErrParentNotFound", err)
 	}
@@ -204,7 +189,7 @@ func TestKeyringUnknownTenant(t *testing.T) {
 
 func TestKeyringBadPolicy(t *testing.T) {
 	db := openStore(t)
-	kr := NewKeyring(db, Policy{Alg: "HS256"}, time.Minute, (&clock{t: t0}).Now)
+	kr := NewKeyring(db, Policy{Alg: "HS256"}, time.Minute, (testkit.NewClock(t0)).Now)
 	if err := kr.Load(context.Background(), tenantA); err == nil {
 		t.Errorf("Load with alg HS256 succeeded")
 	}
@@ -212,7 +197,7 @@ func TestKeyringBadPolicy(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	kr := NewKeyring(db, DefaultPolicy(), time.Minute, clk.Now)
 	ctx := context.Background()
 	good := sign(t, kr, tenantA, claimsAt(tenantA, t0, time.Hour))
@@ -340,7 +325,7 @@ func swapPayloadOf(tb testing.TB, raw string, c Claims) string {
 // expiry and audience on every call.
 func TestVerifyCacheKeepsExpiry(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	kr := NewKeyring(db, DefaultPolicy(), time.Minute, clk.Now)
 	v := NewVerifier(kr, db, issuerFor, clk.Now)
 	ctx := context.Background()
@@ -362,7 +347,7 @@ func TestVerifyCacheKeepsExpiry(t *testing.T) {
 // deny list) can be sidestepped by re-encoding the signature.
 func TestVerifyNonCanonicalSignature(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	kr := NewKeyring(db, DefaultPolicy(), time.Minute, clk.Now)
 	raw := sign(t, kr, tenantA, claimsAt(tenantA, t0, time.Hour))
 	// A 256-byte signature is 342 base64url characters whose last one
@@ -384,7 +369,7 @@ func TestVerifyNonCanonicalSignature(t *testing.T) {
 
 func TestKeyringRotation(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	pol := Policy{Alg: "RS256", RotationPeriod: 30 * 24 * time.Hour, PrePublish: 24 * time.Hour, RetainAfter: 2 * time.Hour}
 	kr := NewKeyring(db, pol, time.Minute, clk.Now)
 	ctx := context.Background()
@@ -490,7 +475,7 @@ func TestKeyringRotation(t *testing.T) {
 // refresh period has passed, and keeps serving when the store fails.
 func TestKeyringRefresh(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	ctx := context.Background()
 	kr1 := NewKeyring(db, DefaultPolicy(), time.Minute, clk.Now)
 	if err := kr1.Load(ctx, tenantA); err != nil {
@@ -531,7 +516,7 @@ func TestKeyringRefresh(t *testing.T) {
 // the refresh period is over.
 func TestKeyringUnknownKIDReloads(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	ctx := context.Background()
 	kr1 := NewKeyring(db, DefaultPolicy(), time.Hour, clk.Now)
 	if err := kr1.Load(ctx, tenantA); err != nil {
@@ -552,7 +537,7 @@ func TestKeyringUnknownKIDReloads(t *testing.T) {
 
 func TestKeyringES256(t *testing.T) {
 	db := openStore(t)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	pol := DefaultPolicy()
 	pol.Alg = "ES256"
 	kr := NewKeyring(db, pol, time.Minute, clk.Now)
@@ -626,7 +611,7 @@ func FuzzVerify(f *testing.F) {
 	if err := db.InsertSigningKey(context.Background(), fixedECKey(f)); err != nil {
 		f.Fatal(err)
 	}
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	pol := DefaultPolicy()
 	pol.Alg = "ES256"
 	kr := NewKeyring(db, pol, 24*time.Hour, clk.Now)

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"github.com/wifproject/wif/internal/testkit"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestReplicasRotateOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	const n = 6
 	rings := make([]*Keyring, n)
 	for i := range rings {
