@@ -76,19 +76,7 @@ func TestRoleAssignmentQueriesUseIndexes(t *testing.T) {
 		{"a principal's", RoleAssignmentFilter{PrincipalID: "p"}, "role_assignments_principal_scope (principal_key=?)"},
 	} {
 		q, args := roleAssignmentQuery(tc.f)
-		rows, err := db.sql.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			must(t, rows.Scan(&id, &parent, &notused, &detail))
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		joined := strings.Join(plan, "; ")
+		joined := queryPlan(t, db, q, args...)
 		if !strings.Contains(joined, tc.want) || strings.Contains(joined, "SCAN role_assignments") {
 			t.Errorf("%s: plan %q, want %q and no scan", tc.name, joined, tc.want)
 		}

@@ -143,7 +143,6 @@ func TestLoadMigrations(t *testing.T) {
 }
 
 func TestSQLiteQueriesUseIndexes(t *testing.T) {
-	ctx := context.Background()
 	db := openTempSQLite(t)
 	for name, q := range map[string]string{
 		"principal by client id":        `SELECT ` + principalCols + ` FROM principals WHERE client_key = 'x'`,
@@ -154,19 +153,7 @@ func TestSQLiteQueriesUseIndexes(t *testing.T) {
 	} {
 		// (the issuer+subject clash check is tested below: it must use the
 		// per-principal unique index, not the issuer index)
-		rows, err := db.sql.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			must(t, rows.Scan(&id, &parent, &notused, &detail))
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		joined := strings.Join(plan, "; ")
+		joined := queryPlan(t, db, q)
 		if !strings.Contains(joined, "USING") || strings.Contains(joined, "TEMP B-TREE") {
 			t.Errorf("%s: plan %q does not use an index (or sorts)", name, joined)
 		}
@@ -178,19 +165,7 @@ func TestSQLiteQueriesUseIndexes(t *testing.T) {
 // issuer made each write take tens of milliseconds).
 func TestFICClashUsesPrincipalIndex(t *testing.T) {
 	db := openTempSQLite(t)
-	rows, err := db.sql.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+ficClashQuery, "p", "i", "s", "n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		must(t, rows.Scan(&id, &parent, &notused, &detail))
-		plan = append(plan, detail)
-	}
-	joined := strings.Join(plan, "; ")
+	joined := queryPlan(t, db, ficClashQuery, "p", "i", "s", "n")
 	if !strings.Contains(joined, "(principal_key=? AND issuer=? AND subject=?)") {
 		t.Errorf("clash check plan %q does not use the per-principal index", joined)
 	}
@@ -274,4 +249,23 @@ func TestSQLiteTransactionsAreImmediate(t *testing.T) {
 	if _, err := other.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('k', 'v')`); err != nil {
 		t.Fatalf("write after rollback: %v", err)
 	}
+}
+
+// queryPlan returns SQLite's EXPLAIN QUERY PLAN of q, its steps joined
+// with "; ".
+func queryPlan(t *testing.T, db *DB, q string, args ...any) string {
+	t.Helper()
+	rows, err := db.sql.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		must(t, rows.Scan(&id, &parent, &notused, &detail))
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }

@@ -7,18 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/wifproject/wif/internal/server"
 )
 
 // Bootstrap is what "wif serve" writes to DATA_DIR/bootstrap.json.
-type Bootstrap struct {
-	TenantID       string `json:"tenantId"`
-	SubscriptionID string `json:"subscriptionId"`
-	ClientID       string `json:"clientId"`
-	ClientSecret   string `json:"clientSecret"`
-	AuthorityHost  string `json:"authorityHost"`
-	ARMEndpoint    string `json:"armEndpoint"`
-	CAFile         string `json:"caFile"`
-}
+type Bootstrap = server.Bootstrap
 
 // Wif is a running "wif serve".
 type Wif struct {
