@@ -128,6 +128,7 @@ Restarts reuse all of them.`,
 	f.DurationVar(&cfg.Limits.TokenBody, "body-timeout-token", cfg.Limits.TokenBody, "How long a request body may take to arrive at the token service (and every path but ARM and Key Vault)")
 	f.DurationVar(&cfg.Limits.APIBody, "body-timeout-api", cfg.Limits.APIBody, "How long a request body may take to arrive at ARM and Key Vault")
 	lf.add(c)
+	c.AddCommand(e.serveInstallCmd())
 	return c
 }
 

@@ -460,6 +460,18 @@ func TestSeedGuideOnKubernetes(t *testing.T) {
 	if oldKID == kidOf(t, readFile(t, newPath)) {
 		t.Error("kube-apiserver still signs with the old key after rotation")
 	}
+
+	// wif itself as replicas in the cluster: the real API server accepts
+	// every object "wif serve install" renders (server-side dry run).
+	k.mustKubectl("", "create", "namespace", "wif-system")
+	manifests := w.cli(t, "serve", "install", "--image", "registry.example/wif:v1", "--public-url", "https://wif.example.com",
+		"--with-shared-files", "--data-dir", w.DataDir, "--dsn", "postgres://wif:secret@db.example:5432/wif?sslmode=verify-full")
+	out := k.mustKubectl(manifests, "apply", "--dry-run=server", "-f", "-")
+	for _, want := range []string{"deployment.apps/wif", "poddisruptionbudget.policy/wif", "service/wif", "secret/wif-shared", "secret/wif-store"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl apply --dry-run=server of wif serve install: no %s in\n%s", want, out)
+		}
+	}
 }
 
 func readFile(t *testing.T, p string) string {
