@@ -700,7 +700,12 @@ func TestKeyVaultJSSDK(t *testing.T) {
 // the same steps.
 func TestSeedGuideEndToEnd(t *testing.T) {
 	kvEnsureHosts(t, "kvseed")
-	w := startWif(t)
+	seedGuide(t, startWif(t))
+}
+
+// seedGuide runs the seed guide's steps against w, a wif server or a load
+// balancer in front of replicas, with the CLI logged in to it.
+func seedGuide(t *testing.T, w *wifProc) {
 	tenant := w.Boot.TenantID
 	port := strings.TrimPrefix(w.URL, "https://localhost:")
 

@@ -587,3 +587,18 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		t.Errorf("%d of %d exchanges failed after retries across the restart", failed.Load(), sent.Load())
 	}
 }
+
+// TestSeedGuideThroughBalancer runs the seed guide, with the real azidentity
+// and azsecrets (and Node) workloads, against two replicas behind HAProxy:
+// every request goes through the balancer to either replica.
+func TestSeedGuideThroughBalancer(t *testing.T) {
+	kvEnsureHosts(t, "kvseed")
+	lbPort := freePort(t)
+	a, b := replicasAt(t, lbPort)
+	haproxy(t, lbPort, strings.TrimPrefix(a.URL, "https://localhost:"), strings.TrimPrefix(b.URL, "https://localhost:"))
+	lb := *a
+	lb.URL = "https://localhost:" + lbPort
+	waitReady(t, a.HTTP, lb.URL)
+	lb.cli(t, "login", "--bootstrap", filepath.Join(a.DataDir, "bootstrap.json"))
+	seedGuide(t, &lb)
+}
