@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,15 +102,21 @@ func TestReplicasSeeChangesAtOnce(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	a.cli(t, "identity", "federated-credential", "create", "--name", "fic", "--identity-name", "app", "-g", "rg",
-		"--issuer", iss.URL, "--subject", "system:serviceaccount:default:app", "-o", "none")
-	created := until("FIC created on A, exchange on B", func(r tokenResponse) bool { return r.Status == 200 })
-	a.cli(t, "identity", "federated-credential", "delete", "--name", "fic", "--identity-name", "app", "-g", "rg", "--yes")
-	deleted := until("FIC deleted on A, exchange on B", func(r tokenResponse) bool { return r.Status != 200 })
-	t.Logf("propagation between replicas: create seen by B after %v, delete after %v", created, deleted)
-	for what, d := range map[string]time.Duration{"create": created, "delete": deleted} {
-		if d > time.Second {
-			t.Errorf("%s reached replica B after %v, want within 1 s", what, d)
+	// Twenty rounds of create on A, use on B, delete on A, refused on B.
+	var created, deleted []time.Duration
+	for range 20 {
+		a.cli(t, "identity", "federated-credential", "create", "--name", "fic", "--identity-name", "app", "-g", "rg",
+			"--issuer", iss.URL, "--subject", "system:serviceaccount:default:app", "-o", "none")
+		created = append(created, until("FIC created on A, exchange on B", func(r tokenResponse) bool { return r.Status == 200 }))
+		a.cli(t, "identity", "federated-credential", "delete", "--name", "fic", "--identity-name", "app", "-g", "rg", "--yes")
+		deleted = append(deleted, until("FIC deleted on A, exchange on B", func(r tokenResponse) bool { return r.Status != 200 }))
+	}
+	for what, ds := range map[string][]time.Duration{"create": created, "delete": deleted} {
+		slices.Sort(ds)
+		p50, p99 := ds[len(ds)/2], ds[len(ds)-1] // of 20, the 99th percentile is the slowest
+		t.Logf("propagation between replicas, %s seen by B: p50 %v, p99 %v over %d rounds", what, p50.Round(time.Millisecond/10), p99.Round(time.Millisecond/10), len(ds))
+		if p99 > 250*time.Millisecond {
+			t.Errorf("%s reached replica B after %v at p99, want under 250 ms (and within 1 s always)", what, p99)
 		}
 	}
 }
