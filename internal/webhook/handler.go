@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,21 +92,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, start, http.StatusMethodNotAllowed, errors.New("method not allowed"))
 		return
 	}
-	var body bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= maxBodyBytes {
-		body.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to read on
-	}
-	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
+	var review reviewEnvelope
+	if err := jsonv2.UnmarshalRead(http.MaxBytesReader(w, r.Body, maxBodyBytes), &review, decodeOptions); err != nil {
 		status := http.StatusBadRequest
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			status = http.StatusRequestEntityTooLarge
 		}
-		h.fail(w, r, start, status, fmt.Errorf("reading body: %w", err))
-		return
-	}
-	var review reviewEnvelope
-	if err := jsonv2.Unmarshal(body.Bytes(), &review, decodeOptions); err != nil {
-		h.fail(w, r, start, http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err))
+		h.fail(w, r, start, status, fmt.Errorf("decoding AdmissionReview: %w", err))
 		return
 	}
 	if review.Kind != "AdmissionReview" || (review.APIVersion != reviewV1 && review.APIVersion != reviewV1beta1) {
