@@ -31,6 +31,8 @@
 #                        other work, so that it disturbs the figures less
 #   OUT [mktemp -d]      where JSON results, logs and binaries go
 #   ONLY                 space-separated subset: rs256 es256 reuse fics100k
+#   WIF_ARGS             extra wif serve flags for rs256 and fics100k (e.g. a
+#                        --store; scripts/bench-postgres.sh sets it)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -105,7 +107,7 @@ want() { [[ " $ONLY " == *" $1 "* ]]; }
 status=0
 sign baseline1
 if want rs256; then
-	run rs256 $((DUR_S * 3 + 120)) -assertions $((RS_RATE_CAP * DUR_S)) -rate-fraction 0.5 || status=1
+	run rs256 $((DUR_S * 3 + 120)) -wif-args "$WIF_ARGS" -assertions $((RS_RATE_CAP * DUR_S)) -rate-fraction 0.5 || status=1
 fi
 sign baseline2
 if want es256; then
@@ -115,7 +117,7 @@ if want reuse; then
 	run reuse $((DUR_S * 3 + 180)) -wif-args "--token-reuse" -assertions $((HIGH_RATE_CAP * DUR_S)) || status=1
 fi
 if want fics100k; then
-	run fics100k $((DUR_S * 3 + 900)) -identities "$BIG_IDENTITIES" -fics "$BIG_FICS" \
+	run fics100k $((DUR_S * 3 + 900)) -wif-args "$WIF_ARGS" -identities "$BIG_IDENTITIES" -fics "$BIG_FICS" \
 		-clients "$BIG_CLIENTS" -issuers "$BIG_ISSUERS" -setup-concurrency 16 \
 		-assertions $((RS_RATE_CAP * DUR_S)) || status=1
 fi
