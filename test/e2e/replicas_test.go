@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -608,4 +609,51 @@ func TestSeedGuideThroughBalancer(t *testing.T) {
 	waitReady(t, a.HTTP, lb.URL)
 	lb.cli(t, "login", "--bootstrap", filepath.Join(a.DataDir, "bootstrap.json"))
 	seedGuide(t, &lb)
+}
+
+// TestReplicasServeOneJWKS: both replicas publish the same tenant and
+// cluster-issuer key sets, and a cluster key rotation through A adds
+// exactly one key, which B publishes too within a second.
+func TestReplicasServeOneJWKS(t *testing.T) {
+	a, b := replicas(t)
+	a.cli(t, "group", "create", "-n", "rg", "-l", "eastus", "-o", "none")
+	a.cli(t, "aks", "create", "-g", "rg", "-n", "c1", "-o", "none")
+	a.cli(t, "aks", "update", "-g", "rg", "-n", "c1", "--enable-oidc-issuer", "--enable-workload-identity", "-o", "none")
+	issuer := strings.TrimSpace(a.cli(t, "aks", "show", "-n", "c1", "-g", "rg", "--query", "oidcIssuerProfile.issuerUrl", "-o", "tsv"))
+	path := strings.TrimPrefix(issuer, "https://localhost:"+strings.TrimPrefix(a.URL, "https://localhost:"))
+	keys := func(w *wifProc, p string) (string, int) {
+		t.Helper()
+		code, body := getBody(t, w.HTTP, w.URL+p, "")
+		if code != 200 {
+			t.Fatalf("GET %s on %s: %d %s", p, w.URL, code, body)
+		}
+		var set struct{ Keys []struct{ Kid string } }
+		json.Unmarshal(body, &set)
+		return string(body), len(set.Keys)
+	}
+	for _, p := range []string{"/" + a.Boot.TenantID + "/discovery/v2.0/keys", path + "openid/v1/jwks"} {
+		ja, _ := keys(a, p)
+		jb, _ := keys(b, p)
+		if ja != jb {
+			t.Errorf("%s differs between the replicas:\nA %s\nB %s", p, ja, jb)
+		}
+	}
+	_, before := keys(a, path+"openid/v1/jwks")
+	a.cli(t, "aks", "oidc-issuer", "rotate-signing-keys", "-g", "rg", "-n", "c1", "--yes")
+	ja, after := keys(a, path+"openid/v1/jwks")
+	if after != before+1 {
+		t.Errorf("a rotation took the cluster's key set from %d to %d keys, want one more", before, after)
+	}
+	start := time.Now()
+	for {
+		jb, _ := keys(b, path+"openid/v1/jwks")
+		if jb == ja {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("replica B still publishes another cluster key set 1 s after the rotation:\nA %s\nB %s", ja, jb)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("replica B published the rotated key set %v after A", time.Since(start).Round(time.Millisecond))
 }
