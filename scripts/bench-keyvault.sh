@@ -49,35 +49,12 @@ if [[ -n $SERVER_CPU || -n $GEN_CPU ]]; then
 	fi
 fi
 
-PIDFILE=$OUT/wif.pid
-cleanup() {
-	if [[ -s $PIDFILE ]]; then
-		kill "$(cat "$PIDFILE")" 2>/dev/null || true
-		rm -f "$PIDFILE"
-	fi
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
+stop_on_exit "$OUT/wif.pid"
+build_tools ./test/load/kvload
 
-echo "== building into $OUT/bin"
-go build -o "$OUT/bin/wif" ./cmd/wif
-go build -o "$OUT/bin/kvload" ./test/load/kvload
+bench_env "duration $DURATION, concurrency $CONCURRENCY, open-loop rate $RATE/s, server core '$SERVER_CPU', generator core '$GEN_CPU', nice $NICE, wif args '$WIF_ARGS'"
 
-{
-	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-	echo "kernel: $(uname -r)"
-	echo "go: $(go version | cut -d' ' -f3-)"
-	echo "wif: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')"
-	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "duration $DURATION, concurrency $CONCURRENCY, open-loop rate $RATE/s, server core '$SERVER_CPU', generator core '$GEN_CPU', nice $NICE, wif args '$WIF_ARGS'"
-} | tee "$OUT/env.txt"
-
-DUR_S=${DURATION%s}
-if ! [[ $DUR_S =~ ^[0-9]+$ ]] || (( DUR_S < 1 || DUR_S > 120 )); then
-	echo "DURATION must be whole seconds between 1s and 120s, got $DURATION" >&2
-	exit 2
-fi
+. scripts/bench-lib.sh
 timeout --signal=INT --kill-after=20 $((DUR_S * 3 + 120)) nice -n "$NICE" "$OUT/bin/kvload" -wif "$OUT/bin/wif" \
 	-wif-args "$WIF_ARGS" -server-cpus "$SERVER_CPU" -generator-cpus "$GEN_CPU" \
 	-concurrency "$CONCURRENCY" -duration "$DURATION" -rate "$RATE" \

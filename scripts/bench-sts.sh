@@ -37,11 +37,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8s}
-DUR_S=${DURATION%s}
-if ! [[ $DUR_S =~ ^[0-9]+$ ]] || (( DUR_S < 1 || DUR_S > 120 )); then
-	echo "DURATION must be whole seconds between 1s and 120s, got $DURATION" >&2
-	exit 2
-fi
+. scripts/bench-lib.sh
 CONCURRENCY=${CONCURRENCY:-32}
 PROTO=${PROTO:-h1}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -54,39 +50,17 @@ RS_RATE_CAP=${RS_RATE_CAP:-2500}
 HIGH_RATE_CAP=${HIGH_RATE_CAP:-14000}
 ONLY=${ONLY:-rs256 es256 reuse fics100k}
 NICE=${NICE:-0}
+WIF_ARGS=${WIF_ARGS:-}
 OUT=${OUT:-$(mktemp -d /tmp/wif-bench.XXXXXX)}
 mkdir -p "$OUT"
 
-command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 2; }
-if (( $(nproc) < 2 )); then
-	echo "need at least 2 CPUs (server and generator on separate cores)" >&2
-	exit 2
-fi
+need_two_cpus server
 
-PIDFILE=$OUT/wif.pid
-cleanup() {
-	if [[ -s $PIDFILE ]]; then
-		kill "$(cat "$PIDFILE")" 2>/dev/null || true
-		rm -f "$PIDFILE"
-	fi
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-
-echo "== building into $OUT/bin"
-go build -o "$OUT/bin/wif" ./cmd/wif
-go build -o "$OUT/bin/load" ./test/load
+stop_on_exit "$OUT/wif.pid"
+build_tools ./test/load
 LOAD=$OUT/bin/load
 
-{
-	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-	echo "kernel: $(uname -r)"
-	echo "go: $(go version | cut -d' ' -f3-)"
-	echo "wif: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')"
-	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "duration $DURATION, concurrency $CONCURRENCY, proto $PROTO, server core $SERVER_CPU, generator core $GEN_CPU, nice $NICE"
-} | tee "$OUT/env.txt"
+bench_env "duration $DURATION, concurrency $CONCURRENCY, proto $PROTO, server core $SERVER_CPU, generator core $GEN_CPU, nice $NICE"
 
 # run NAME TIMEOUT_S ARGS...: one load run, bounded in time.
 run() {

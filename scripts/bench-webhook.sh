@@ -36,11 +36,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
-DUR_S=${DURATION%s}
-if ! [[ $DUR_S =~ ^[0-9]+$ ]] || (( DUR_S < 1 || DUR_S > 120 )); then
-	echo "DURATION must be whole seconds between 1s and 120s, got $DURATION" >&2
-	exit 2
-fi
+. scripts/bench-lib.sh
 CONCURRENCY=${CONCURRENCY:-8}
 RATE=${RATE:-5000}
 SERVICE_ACCOUNTS=${SERVICE_ACCOUNTS:-10000}
@@ -54,42 +50,20 @@ H2LOAD=${H2LOAD-$(command -v h2load || true)}
 OUT=${OUT:-$(mktemp -d /tmp/wif-bench-webhook.XXXXXX)}
 mkdir -p "$OUT"
 
-command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 2; }
-if (( $(nproc) < 2 )); then
-	echo "need at least 2 CPUs (webhook and generator on separate cores)" >&2
-	exit 2
-fi
+need_two_cpus webhook
 
-PIDFILE=$OUT/pids
-cleanup() {
+# The generator first, so that it does not report the others' deaths.
+before_cleanup() {
 	if [[ -n ${WHLOAD_PID:-} ]]; then
 		kill "$WHLOAD_PID" 2>/dev/null || true
 		sleep 1
 	fi
-	if [[ -s $PIDFILE ]]; then
-		while read -r pid; do
-			kill "$pid" 2>/dev/null || true
-		done <"$PIDFILE"
-		rm -f "$PIDFILE"
-	fi
 }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-
-echo "== building into $OUT/bin"
-go build -o "$OUT/bin/wif" ./cmd/wif
-go build -o "$OUT/bin/whload" ./test/load/whload
+stop_on_exit "$OUT/pids"
+build_tools ./test/load/whload
 eval "$(scripts/kube-apiserver.sh build)"
 
-{
-	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-	echo "kernel: $(uname -r)"
-	echo "go: $(go version | cut -d' ' -f3-)"
-	echo "wif: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')"
-	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "service accounts $SERVICE_ACCOUNTS in $NAMESPACES namespaces; duration $DURATION, concurrency $CONCURRENCY, open-loop rate $RATE/s; webhook core $SERVER_CPU, generator core $GEN_CPU; nice $NICE${WEBHOOK_ENV:+; webhook env $WEBHOOK_ENV}"
-} | tee "$OUT/env.txt"
+bench_env "service accounts $SERVICE_ACCOUNTS in $NAMESPACES namespaces; duration $DURATION, concurrency $CONCURRENCY, open-loop rate $RATE/s; webhook core $SERVER_CPU, generator core $GEN_CPU; nice $NICE${WEBHOOK_ENV:+; webhook env $WEBHOOK_ENV}"
 
 args=(-wif "$OUT/bin/wif" -kube-apiserver "$KUBE_APISERVER" -etcd "$ETCD"
 	-service-accounts "$SERVICE_ACCOUNTS" -namespaces "$NAMESPACES"
