@@ -657,3 +657,26 @@ func TestReplicasServeOneJWKS(t *testing.T) {
 	}
 	t.Logf("replica B published the rotated key set %v after A", time.Since(start).Round(time.Millisecond))
 }
+
+// TestReplicaWithAnotherKEKRefusesToStart: a replica whose kek.bin is not
+// the one the shared PostgreSQL store was sealed with exits with a clear
+// message, and the other replica keeps serving the same keys.
+func TestReplicaWithAnotherKEKRefusesToStart(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	a, _ := replicasOn(t, dsn, "")
+	jwks := a.URL + "/" + a.Boot.TenantID + "/discovery/v2.0/keys"
+	_, before := getBody(t, a.HTTP, jwks, "")
+	dir := t.TempDir()
+	for _, f := range []string{"ca.pem", "ca-key.pem"} {
+		data, _ := os.ReadFile(filepath.Join(a.DataDir, f))
+		os.WriteFile(filepath.Join(dir, f), data, 0o600)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "wif"), "serve", "--data-dir", dir, "--listen", "127.0.0.1:"+freePort(t), "--store", dsn)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "different key-encryption key") {
+		t.Fatalf("a replica with another kek.bin: %v\n%s", err, tail(string(out), 2000))
+	}
+	if _, after := getBody(t, a.HTTP, jwks, ""); !bytes.Equal(before, after) {
+		t.Error("the refused replica changed what the others serve")
+	}
+}
