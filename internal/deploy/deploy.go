@@ -77,8 +77,8 @@ func (o Options) Validate() error {
 	if o.TenantID == "" {
 		errs = append(errs, errors.New("tenant id is required"))
 	}
-	if u, err := url.Parse(o.AuthorityHost); err != nil || u.Scheme != "https" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("authority host %q must be an https URL", o.AuthorityHost))
+	if err := httpsURL("authority host", o.AuthorityHost); err != nil {
+		errs = append(errs, err)
 	}
 	if o.URL == "" && o.Image == "" {
 		errs = append(errs, errors.New("an image (in-cluster) or a webhook URL (out of cluster) is required"))
@@ -90,6 +90,15 @@ func (o Options) Validate() error {
 	}
 
 	return errors.Join(errs...)
+}
+
+// httpsURL checks that s, called what in the error, is an https URL with a
+// host.
+func httpsURL(what, s string) error {
+	if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%s %q must be an https URL", what, s)
+	}
+	return nil
 }
 
 // Certificates generates a CA and a serving certificate for hosts.

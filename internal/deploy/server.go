@@ -3,7 +3,6 @@ package deploy
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -47,8 +46,8 @@ func (o ServerOptions) Validate() error {
 	if o.Image == "" {
 		errs = append(errs, errors.New("an image is required"))
 	}
-	if u, err := url.Parse(o.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("public URL %q must be an https URL", o.PublicURL))
+	if err := httpsURL("public URL", o.PublicURL); err != nil {
+		errs = append(errs, err)
 	}
 	if o.DSN != "" && !strings.HasPrefix(o.DSN, "postgres://") && !strings.HasPrefix(o.DSN, "postgresql://") {
 		errs = append(errs, errors.New("replicas need a postgres:// store"))
