@@ -145,6 +145,17 @@ func TestStoreCopyToPostgres(t *testing.T) {
 		before[u] = string(b)
 	}
 	oldToken := armToken(t, w)
+	// A Key Vault secret, sealed under kek.bin in the store.
+	kv := jsonObject(t, w.cli(t, "keyvault", "create", "-n", "kvcopy", "-g", "rg"))
+	adminOID := strings.TrimSpace(w.cli(t, "role", "assignment", "list", "--role", "Owner", "--query", "[0].principalId", "-o", "tsv"))
+	w.cli(t, "role", "assignment", "create", "--assignee-object-id", adminOID, "--assignee-principal-type", "ServicePrincipal",
+		"--role", kvRoleSecretsOfficer, "--scope", kvStr(kv["id"]), "-o", "none")
+	e := &kvEnv{w: w, tenant: w.Boot.TenantID, sub: w.Boot.SubscriptionID, port: port}
+	e.raw = kvLoopbackClient(t, w.Boot.CAFile, port)
+	kvTok, _ := e.adminToken(t, "https://vault.localhost:"+port+"/.default")
+	if r := e.do(t, e.vaultHost("kvcopy"), kvTok, http.MethodPut, "/secrets/moved?api-version=7.6", []byte(`{"value":"still here"}`)); r.Status != 200 {
+		t.Fatalf("set secret: %d %s", r.Status, kvShort(r.Body))
+	}
 	stop()
 
 	dsn := pgtest.Schema(t)
@@ -172,6 +183,11 @@ func TestStoreCopyToPostgres(t *testing.T) {
 	}
 	if got := strings.TrimSpace(w2.cli(t, "identity", "list", "-g", "rg", "--query", "[].name", "-o", "tsv")); got != "app" {
 		t.Errorf("identities on the copy: %q", got)
+	}
+	// The secret, read with the Key Vault token minted before the copy.
+	e.w = w2
+	if r := e.do(t, e.vaultHost("kvcopy"), kvTok, http.MethodGet, "/secrets/moved?api-version=7.6", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"still here"`) {
+		t.Errorf("the secret on the copy: %d %s", r.Status, kvShort(r.Body))
 	}
 }
 
