@@ -696,3 +696,41 @@ func TestReplicaWithAnotherKEKRefusesToStart(t *testing.T) {
 		t.Error("the refused replica changed what the others serve")
 	}
 }
+
+// TestReplicasRevokeRoleAtOnce: a Key Vault role assignment deleted through
+// replica A makes replica B, whose grant cache is warm, refuse the
+// identity's secret reads within a second.
+func TestReplicasRevokeRoleAtOnce(t *testing.T) {
+	iss := newIssuer(t)
+	a, b := replicas(t, "--extra-ca-file", iss.CAFile)
+	publicPort := strings.TrimPrefix(a.URL, "https://localhost:")
+	e := &kvEnv{w: a, iss: iss, tenant: a.Boot.TenantID, sub: a.Boot.SubscriptionID, port: publicPort, rg: "kvRG"}
+	a.cli(t, "group", "create", "-n", e.rg, "-l", "eastus", "-o", "none")
+	e.createVault(t, e.rg, "kvrevoke")
+	p := e.identity(t, "reader")
+	adminOID := strings.TrimSpace(a.cli(t, "role", "assignment", "list", "--role", "Owner", "--query", "[0].principalId", "-o", "tsv"))
+	e.assign(t, adminOID, kvRoleSecretsOfficer, e.vaultScope(e.rg, "kvrevoke"))
+	var ra struct{ ID string }
+	json.Unmarshal([]byte(a.cli(t, "role", "assignment", "create", "--assignee-object-id", p.objectID,
+		"--assignee-principal-type", "ServicePrincipal", "--role", kvRoleSecretsUser, "--scope", e.vaultScope(e.rg, "kvrevoke"))), &ra)
+	e.raw = kvLoopbackClient(t, a.Boot.CAFile, publicPort) // replica A
+	adminTok, _ := e.adminToken(t, e.resource()+"/.default")
+	if r := e.do(t, e.vaultHost("kvrevoke"), adminTok, http.MethodPut, "/secrets/s?api-version=7.6", []byte(`{"value":"v"}`)); r.Status != 200 {
+		t.Fatalf("set secret on A: %d %s", r.Status, kvShort(r.Body))
+	}
+	tok := e.token(t, p, e.resource()+"/.default")
+	e.raw = kvLoopbackClient(t, b.Boot.CAFile, strings.TrimPrefix(b.URL, "https://localhost:")) // replica B
+	read := func() int { return e.do(t, e.vaultHost("kvrevoke"), tok, http.MethodGet, "/secrets/s?api-version=7.6", nil).Status }
+	if code := read(); code != 200 {
+		t.Fatalf("the identity's read on B before the revocation: %d", code)
+	}
+	a.cli(t, "role", "assignment", "delete", "--ids", ra.ID)
+	start := time.Now()
+	for read() != 403 {
+		if time.Since(start) > time.Second {
+			t.Fatal("replica B still lets the identity read 1 s after its role assignment was deleted through A")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("replica B refused the revoked identity %v after the deletion on A", time.Since(start).Round(time.Millisecond/10))
+}
