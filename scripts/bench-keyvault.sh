@@ -30,6 +30,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
+. scripts/bench-lib.sh
 CONCURRENCY=${CONCURRENCY:-16}
 RATE=${RATE:-5000}
 TARGET_RPS=${TARGET_RPS:-5000}
@@ -54,7 +55,6 @@ build_tools ./test/load/kvload
 
 bench_env "duration $DURATION, concurrency $CONCURRENCY, open-loop rate $RATE/s, server core '$SERVER_CPU', generator core '$GEN_CPU', nice $NICE, wif args '$WIF_ARGS'"
 
-. scripts/bench-lib.sh
 timeout --signal=INT --kill-after=20 $((DUR_S * 3 + 120)) nice -n "$NICE" "$OUT/bin/kvload" -wif "$OUT/bin/wif" \
 	-wif-args "$WIF_ARGS" -server-cpus "$SERVER_CPU" -generator-cpus "$GEN_CPU" \
 	-concurrency "$CONCURRENCY" -duration "$DURATION" -rate "$RATE" \
