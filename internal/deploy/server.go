@@ -73,7 +73,9 @@ func ServerObjects(o ServerOptions) []runtime.Object {
 		replicas = 3
 	}
 	labels := map[string]string{"app.kubernetes.io/name": ServerName, "app.kubernetes.io/part-of": "wif"}
-	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels} }
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
+	}
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(serverPort), Scheme: corev1.URISchemeHTTPS}},
 			PeriodSeconds: 2, FailureThreshold: 2}

@@ -720,7 +720,9 @@ func TestReplicasRevokeRoleAtOnce(t *testing.T) {
 	}
 	tok := e.token(t, p, e.resource()+"/.default")
 	e.raw = kvLoopbackClient(t, b.Boot.CAFile, strings.TrimPrefix(b.URL, "https://localhost:")) // replica B
-	read := func() int { return e.do(t, e.vaultHost("kvrevoke"), tok, http.MethodGet, "/secrets/s?api-version=7.6", nil).Status }
+	read := func() int {
+		return e.do(t, e.vaultHost("kvrevoke"), tok, http.MethodGet, "/secrets/s?api-version=7.6", nil).Status
+	}
 	if code := read(); code != 200 {
 		t.Fatalf("the identity's read on B before the revocation: %d", code)
 	}

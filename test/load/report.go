@@ -17,10 +17,10 @@ import (
 const (
 	targetRSARatio    = 0.90  // RS256 exchanges/s over raw RSA-2048 signs/s
 	targetES256Rate   = 8_000 // exchanges/s on one core
-	targetHalfP99ms   = 5.0    // p99 at half the maximum rate
-	targetFICsRatio   = 0.90   // 100k FICs over 10 FICs
-	targetRSSBytes    = 150e6  // with 10k identities and 100k FICs
-	targetReuseFactor = 10.0   // --token-reuse over fresh RS256
+	targetHalfP99ms   = 5.0   // p99 at half the maximum rate
+	targetFICsRatio   = 0.90  // 100k FICs over 10 FICs
+	targetRSSBytes    = 150e6 // with 10k identities and 100k FICs
+	targetReuseFactor = 10.0  // --token-reuse over fresh RS256
 	// maxBaselineDrift is how far the two baseline runs may differ before
 	// the run should be repeated: the machine's speed changed under it.
 	maxBaselineDrift = 0.05
