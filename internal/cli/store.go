@@ -23,7 +23,7 @@ func (e *env) storeCmd() *cobra.Command {
 }
 
 func (e *env) storeCopyCmd() *cobra.Command {
-	cfg := server.DefaultConfig(e.getenv)
+	dataDir := server.DefaultDataDir(e.getenv)
 	var from, to, kekFile string
 	var replace bool
 	c := &cobra.Command{
@@ -46,7 +46,7 @@ the source first, or accept that writes made during the copy are not in it.`,
 				return errors.New("--from and --to are required")
 			}
 			if kekFile == "" {
-				kekFile = filepath.Join(cfg.DataDir, "kek.bin")
+				kekFile = filepath.Join(dataDir, "kek.bin")
 			}
 			raw, err := os.ReadFile(kekFile) // never created here: it must be the source's
 			if err != nil {
@@ -87,7 +87,7 @@ the source first, or accept that writes made during the copy are not in it.`,
 	f.StringVar(&from, "from", "", "Source store DSN: a SQLite path or sqlite://<path>, or postgres://…")
 	f.StringVar(&to, "to", "", "Target store DSN")
 	f.StringVar(&kekFile, "kek-file", "", "The key-encryption key both stores are sealed with (default <data-dir>/kek.bin)")
-	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "wif's data directory, for the default --kek-file (env WIF_DATA_DIR)")
+	f.StringVar(&dataDir, "data-dir", dataDir, "wif's data directory, for the default --kek-file (env WIF_DATA_DIR)")
 	f.BoolVar(&replace, "replace", false, "Replace what a non-empty target holds")
 	return c
 }

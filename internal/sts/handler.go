@@ -13,7 +13,6 @@ import (
 
 	"github.com/wifproject/wif/internal/reqlog"
 	"github.com/wifproject/wif/internal/store"
-	"github.com/wifproject/wif/internal/token"
 )
 
 // Handler serves the token service's HTTP endpoints.
@@ -215,7 +214,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if e.Code == 7000215 || e.Code == 7000218 {
 			status = http.StatusUnauthorized
 		}
-	case store.IsUnavailable(err) || errors.Is(err, token.ErrUnavailable):
+	case store.IsUnavailable(err):
 		// Entra's transient error; MSAL and azidentity retry a 503.
 		reqlog.Add(r.Context(), slog.String("error", err.Error()))
 		e = &Error{Code: 90033, Err: "temporarily_unavailable", Desc: "A transient error has occurred. Please try again."}
