@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/wifproject/wif/internal/arm"
 	"github.com/wifproject/wif/internal/cluster"
 	"github.com/wifproject/wif/internal/federation"
@@ -178,9 +177,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer, re
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	holder := uuid.NewString() // this replica, in the periodic jobs' leases
-	go rotateKeys(ctx, keyring, db, holder, log)
-	go purgeDeletedSecrets(ctx, db, holder, now, log)
+	go rotateKeys(ctx, keyring, db, db.Instance(), log)
+	go purgeDeletedSecrets(ctx, db, db.Instance(), now, log)
 	go db.Watch(ctx, log) // writes by other replicas on the same store
 	if ready != nil {
 		ready(ln.Addr().String())

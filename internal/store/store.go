@@ -110,6 +110,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	return db, nil
 }
 
+// Instance is this process's id on the store: in change announcements,
+// and as the holder of the periodic jobs' leases.
+func (db *DB) Instance() string { return db.instance }
+
 // Exclusive runs fn while holding a lock that every process on the same
 // PostgreSQL database shares, so that replicas starting at once do
 // first-start work (the default tenant, the bootstrap admin) once: fn must
