@@ -113,7 +113,7 @@ Restarts reuse all of them.`,
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "Directory for the CA, the SQLite store and bootstrap.json (env WIF_DATA_DIR)")
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "Address to listen on")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients use to reach wif (default https://localhost:<listen port>)")
-	f.StringVar(&cfg.Store, "store", "", "Store DSN (default sqlite://<data-dir>/wif.db)")
+	f.StringVar(&cfg.Store, "store", "", "Store DSN: sqlite://<path> (default sqlite://<data-dir>/wif.db), or postgres://user:pass@host:5432/db?sslmode=verify-full for replicas (see docs/replicas.md)")
 	f.StringVar(&cfg.ExtraCAFile, "extra-ca-file", "", "PEM file of CAs trusted, besides the system roots, when fetching issuer discovery and JWKS")
 	f.StringSliceVar(&cfg.IssuerFetchAllow, "issuer-fetch-allow", nil, "Hosts (*.example.com for subdomains), IP addresses and CIDR prefixes that issuer discovery and JWKS fetches may connect to (repeatable or comma-separated; default any address except link-local and cloud metadata)")
 	f.StringVar(&cfg.TokenSigningAlg, "token-signing-alg", cfg.TokenSigningAlg, "Access token signing algorithm: RS256 or ES256")
